@@ -1,0 +1,18 @@
+"""Drifts and the Mirror-Learning trainer."""
+
+from algorithms.config import ConfigError, Hyperparams, TrainConfig
+from algorithms.drifts import Drift, UnknownDriftError, make_drift, register_drift
+from algorithms.trainer import Trainer, TrainResult, make_train
+
+__all__ = [
+    "ConfigError",
+    "Drift",
+    "Hyperparams",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "UnknownDriftError",
+    "make_drift",
+    "make_train",
+    "register_drift",
+]

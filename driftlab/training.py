@@ -1,0 +1,159 @@
+"""Train agents from the command line or a script: presets + overrides in,
+a run directory out (config, metrics.jsonl, parameters, learning curve)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import serialization
+from tqdm.auto import tqdm
+
+import envs
+from algorithms import Drift, TrainConfig, Trainer, make_drift
+from algorithms.drift_io import load_drift
+from algorithms.storage import atomic_write_bytes
+from analysis.curves import final_returns, plot_learning_curves
+from driftlab.errors import DriftlabError
+from driftlab.presets import deep_merge, load_yaml, train_preset
+from driftlab.rundir import JsonlWriter, new_run_dir, write_json, write_yaml
+
+# Keys of a training settings dict that are not TrainConfig fields.
+_NON_CONFIG_KEYS = ("drift",)
+
+
+@dataclass
+class TrainOutcome:
+    run_dir: Path
+    final_returns: np.ndarray  # (seeds,) mean return over the last 10% of updates
+    returns: np.ndarray  # (seeds, updates)
+    timesteps: np.ndarray  # (updates,)
+    seconds: float
+    steps_per_second: float
+
+
+def resolve_settings(env_id: str, config_file: str | None = None,
+                     overrides: dict[str, Any] | None = None,
+                     timesteps: float | None = None) -> dict[str, Any]:
+    """Preset for `env_id`, then a YAML file, then `--set` overrides, then `--timesteps`."""
+    settings = train_preset(env_id)
+    if config_file:
+        settings = deep_merge(settings, load_yaml(config_file))
+    settings = deep_merge(settings, overrides or {})
+    if timesteps is not None:
+        settings["total_timesteps"] = int(timesteps)
+    return settings
+
+
+def resolve_drift(algo: str, drift_path: str | None, options: dict[str, Any]) -> tuple[Drift, Any]:
+    """The drift for `--algo` (built-in) or loaded from `--drift` (learned/distilled)."""
+    if drift_path:
+        drift, params = load_drift(drift_path)
+        loaded_kind = drift.spec.get("kind")
+        if algo not in (loaded_kind, drift.name):
+            raise DriftlabError(
+                f"--algo {algo} does not match the drift in {drift_path} (kind {loaded_kind!r}); "
+                f"use --algo {loaded_kind}")
+        return drift, params
+    if algo == "distilled":
+        raise DriftlabError("--algo distilled needs --drift FILE (written by `driftlab distill`)")
+    drift = make_drift(algo, **options)
+    return drift, drift.default_params
+
+
+def build(env_id: str, algo: str, settings: dict[str, Any], drift_path: str | None = None):
+    """(env, config, drift, drift_params) from resolved settings."""
+    settings = dict(settings)
+    drift_options = settings.pop("drift", None) or {}
+    config = TrainConfig.from_dict({k: v for k, v in settings.items() if k not in _NON_CONFIG_KEYS})
+    env = envs.make(env_id, **config.env_options)
+    drift, params = resolve_drift(algo, drift_path, drift_options)
+    return env, config, drift, params
+
+
+def chunk_length(n_updates: int, chunks: int) -> int:
+    """Updates per jitted chunk: a divisor of `n_updates` near n_updates/chunks
+    when there is one (one compile), else the plain ceiling (a second compile
+    for the shorter last chunk)."""
+    target = max(1, math.ceil(n_updates / max(1, chunks)))
+    for delta in range(target // 2 + 1):
+        for candidate in (target + delta, target - delta):
+            if 0 < candidate <= n_updates and n_updates % candidate == 0:
+                return candidate
+    return target
+
+
+def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 1,
+              seed: int = 0, drift_path: str | None = None, out: str | Path | None = None,
+              chunks: int = 20, progress: bool = True, plot: bool = True) -> TrainOutcome:
+    """Train `seeds` agents in one vmapped jit and write a run directory."""
+    if seeds < 1:
+        raise DriftlabError(f"--seeds must be >= 1, got {seeds}")
+    env, config, drift, drift_params = build(env_id, algo, settings, drift_path)
+    run_dir = new_run_dir(out, "train", f"{algo}-{env_id}")
+    write_yaml(run_dir / "config.yaml", {
+        "command": "train", "env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
+        "drift": drift.spec, "drift_file": str(drift_path) if drift_path else None,
+        "train": config.to_dict(),
+    })
+
+    trainer = Trainer(env, config, drift)
+    n_updates = config.num_updates
+    chunk = chunk_length(n_updates, chunks)
+    init = jax.jit(jax.vmap(trainer.init))
+    run_chunk = jax.jit(jax.vmap(lambda s, n: trainer.run(s, drift_params, None, n),
+                                 in_axes=(0, None)), static_argnums=1)
+    keys = jax.random.split(jax.random.key(seed), seeds)
+
+    start = time.time()
+    state = init(keys)
+    returns: list[np.ndarray] = []
+    bar = tqdm(total=n_updates * config.batch_size, unit="step", unit_scale=True,
+               disable=not progress, desc=f"{algo} {env_id} (compiling)", dynamic_ncols=True)
+    with JsonlWriter(run_dir / "metrics.jsonl", truncate=True) as log:
+        done = 0
+        while done < n_updates:
+            n = min(chunk, n_updates - done)
+            state, metrics = run_chunk(state, n)
+            metrics = jax.device_get(metrics)  # each (seeds, n)
+            for i in range(n):
+                per_seed = {k: np.asarray(v[:, i], dtype=np.float64) for k, v in metrics.items()}
+                record = {"update": done + i + 1,
+                          "timesteps": (done + i + 1) * config.batch_size}
+                record.update({k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+                               for k, v in per_seed.items()})
+                record["episode_return_per_seed"] = per_seed["episode_return"].tolist()
+                log.write(record)
+            returns.append(np.asarray(metrics["episode_return"]))
+            done += n
+            bar.set_description(f"{algo} {env_id}")
+            latest = np.asarray(metrics["episode_return"])[:, -1]
+            bar.set_postfix(ret=f"{np.nanmean(latest):.1f}" if np.isfinite(latest).any() else "n/a")
+            bar.update(n * config.batch_size)
+    bar.close()
+    seconds = time.time() - start
+
+    result = trainer.result(state, {})
+    atomic_write_bytes(run_dir / "params.msgpack", serialization.msgpack_serialize(
+        jax.device_get({"actor": result.params["actor"], "critic": result.params["critic"],
+                        "obs_stats": None if result.obs_stats is None else
+                        {"mean": result.obs_stats.mean, "var": result.obs_stats.var}})))
+    all_returns = np.concatenate(returns, axis=1)
+    timesteps = np.arange(1, n_updates + 1) * config.batch_size
+    finals = final_returns(all_returns)
+    sps = n_updates * config.batch_size * seeds / seconds
+    write_json(run_dir / "summary.json", {
+        "env": env_id, "algo": algo, "seeds": seeds, "timesteps": int(timesteps[-1]),
+        "final_return_per_seed": finals, "final_return_mean": float(np.nanmean(finals)),
+        "final_return_std": float(np.nanstd(finals)), "seconds": seconds,
+        "steps_per_second": sps,
+    })
+    if plot:
+        plot_learning_curves({algo: (timesteps, all_returns)}, run_dir / "learning_curve.png",
+                             title=f"{algo} on {env_id}")
+    return TrainOutcome(run_dir, finals, all_returns, timesteps, seconds, sps)

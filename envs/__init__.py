@@ -1,0 +1,31 @@
+"""One interface over gymnax and Brax environments (see envs/base.py)."""
+
+from envs.base import Environment, Wrapper
+from envs.registry import UnknownEnvironmentError, list_envs, make
+from envs.spaces import Box, Discrete
+from envs.wrappers import (
+    ClipAction,
+    EpisodeStatistics,
+    NormalizeObservation,
+    NormalizeReward,
+    ScaleReward,
+    Vectorized,
+)
+
+list = list_envs  # noqa: A001 - `envs.list()` reads naturally at call sites
+
+__all__ = [
+    "Box",
+    "ClipAction",
+    "Discrete",
+    "Environment",
+    "EpisodeStatistics",
+    "NormalizeObservation",
+    "NormalizeReward",
+    "ScaleReward",
+    "UnknownEnvironmentError",
+    "Vectorized",
+    "Wrapper",
+    "list_envs",
+    "make",
+]
