@@ -1,0 +1,253 @@
+"""Comparison statistics over train run directories: IQM and percentile
+bootstrap confidence intervals over seeds (numpy only, the rliable recipe),
+learning curves with a bootstrap band, normalised scores across envs."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.curves import final_returns
+from analysis.surfaces import AnalysisError
+
+
+def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Interquartile mean: the mean of the middle 50% (25% trimmed on each side,
+    as scipy.stats.trim_mean(x, 0.25) and rliable do)."""
+    values = np.sort(np.asarray(values, np.float64), axis=axis)
+    n = values.shape[axis]
+    cut = int(math.floor(0.25 * n))
+    kept = np.take(values, np.arange(cut, n - cut), axis=axis)
+    return kept.mean(axis=axis)
+
+
+def bootstrap_ci(values: np.ndarray, statistic=iqm, resamples: int = 2000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic` over the seeds (last axis).
+    values: (seeds,)."""
+    values = np.asarray(values, np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, values.size, (resamples, values.size))
+    stats = statistic(values[index], axis=-1)
+    alpha = (1.0 - level) / 2
+    low, high = np.quantile(stats, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def bootstrap_band(returns: np.ndarray, resamples: int = 1000, level: float = 0.95,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, low, high) per update of the mean over seeds, with a percentile
+    bootstrap band; returns (seeds, updates)."""
+    returns = np.atleast_2d(np.asarray(returns, np.float64))
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, returns.shape[0], (resamples, returns.shape[0]))
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(returns[index], axis=1)  # (resamples, updates)
+            mean = np.nanmean(returns, 0)
+            alpha = (1.0 - level) / 2
+            low, high = np.nanquantile(means, [alpha, 1 - alpha], axis=0)
+    return mean, low, high
+
+
+@dataclass
+class RunGroup:
+    """All seeds of one (env, label): returns (seeds, updates) on timesteps (updates,)."""
+
+    env: str
+    label: str
+    timesteps: np.ndarray
+    returns: np.ndarray
+    run_dirs: list[str]
+
+    @property
+    def finals(self) -> np.ndarray:
+        return final_returns(self.returns)
+
+
+def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
+    """Read metrics.jsonl / summary.json / config.yaml of train run directories
+    and group their seeds by (env, label); label = algo, plus the drift file's
+    name for learned/distilled drifts."""
+    if not run_dirs:
+        raise AnalysisError("no run directories given; pass train run directories to compare")
+    groups: dict[tuple[str, str], RunGroup] = {}
+    for item in run_dirs:
+        path = Path(item)
+        metrics_path = path / "metrics.jsonl"
+        if not path.is_dir() or not metrics_path.is_file():
+            raise AnalysisError(f"{path} is not a train run directory (no metrics.jsonl); "
+                                "pass directories written by `driftlab train`")
+        summary = _read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
+        config = _read_config(path / "config.yaml")
+        env = str(summary.get("env") or config.get("env") or "unknown-env")
+        algo = str(summary.get("algo") or config.get("algo") or path.name)
+        label = algo
+        if config.get("drift_file"):
+            label = f"{algo} ({Path(str(config['drift_file'])).parent.name or 'drift'})"
+        steps, returns = _read_metrics(metrics_path)
+        if returns.size == 0:
+            raise AnalysisError(f"{metrics_path} has no complete updates; let the run finish")
+        key = (env, label)
+        if key in groups:
+            group = groups[key]
+            n = min(group.returns.shape[1], returns.shape[1])
+            if group.returns.shape[1] != returns.shape[1]:
+                # Different budgets: compare on the common prefix of updates.
+                group.timesteps = group.timesteps[:n]
+            group.returns = np.concatenate([group.returns[:, :n], returns[:, :n]])
+            group.run_dirs.append(str(path))
+        else:
+            groups[key] = RunGroup(env, label, steps, returns, [str(path)])
+    return sorted(groups.values(), key=lambda g: (g.env, g.label))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise AnalysisError(f"{path} is unreadable ({err}); the run directory is damaged") from None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        return {}
+
+
+def _read_metrics(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    steps, rows = [], []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line of a crashed run
+        per_seed = record.get("episode_return_per_seed", [record.get("episode_return")])
+        steps.append(record.get("timesteps", len(steps) + 1))
+        rows.append([np.nan if v is None else v for v in per_seed])
+    if not rows:
+        return np.zeros(0), np.zeros((0, 0))
+    return np.asarray(steps, np.float64), np.asarray(rows, np.float64).T
+
+
+@dataclass
+class Row:
+    env: str
+    label: str
+    seeds: int
+    mean: float
+    iqm: float
+    ci_low: float
+    ci_high: float
+    normalized_iqm: float = float("nan")
+
+
+def final_table(groups: list[RunGroup], resamples: int = 2000, seed: int = 0) -> list[Row]:
+    """IQM of the final returns over seeds with a 95% percentile bootstrap CI."""
+    rows = []
+    for group in groups:
+        finals = group.finals
+        low, high = bootstrap_ci(finals, iqm, resamples, seed=seed)
+        rows.append(Row(group.env, group.label, len(finals), float(np.nanmean(finals)),
+                        float(iqm(finals[np.isfinite(finals)])), low, high))
+    return rows
+
+
+def normalized_scores(groups: list[RunGroup], reference: str | None = "ppo",
+                      resamples: int = 2000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Per label: IQM over all (env, seed) of scores normalised per env by the
+    reference label's mean final return (if it ran on that env), else by the best
+    mean final return on that env; with a stratified (per env) bootstrap CI."""
+    by_env: dict[str, list[RunGroup]] = {}
+    for group in groups:
+        by_env.setdefault(group.env, []).append(group)
+    scores: dict[str, list[np.ndarray]] = {}
+    for env_groups in by_env.values():
+        means = {g.label: float(np.nanmean(g.finals)) for g in env_groups}
+        denom = means.get(reference) if reference else None
+        if denom is None or denom == 0:
+            denom = max(means.values(), key=abs)
+        denom = denom if denom != 0 else 1.0
+        for g in env_groups:
+            scores.setdefault(g.label, []).append(g.finals / abs(denom))
+    rng = np.random.default_rng(seed)
+    out = {}
+    for label, per_env in scores.items():
+        flat = np.concatenate(per_env)
+        # Stratified bootstrap: resample seeds within each env, as rliable does.
+        samples = np.stack([np.concatenate([s[rng.integers(0, len(s), len(s))] for s in per_env])
+                            for _ in range(resamples)])
+        low, high = np.quantile(iqm(samples, -1), [0.025, 0.975])
+        out[label] = {"iqm": float(iqm(flat)), "ci_low": float(low), "ci_high": float(high),
+                      "envs": len(per_env), "runs": int(flat.size)}
+    return out
+
+
+def plot_curves(groups: list[RunGroup], out: Path, seed: int = 0) -> list[Path]:
+    """learning_curves_<env>.png per env: mean over seeds with a 95% bootstrap
+    band, each line labelled at its end."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from algorithms.storage import atomic_write_bytes
+
+    paths = []
+    for env in sorted({g.env for g in groups}):
+        fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=100, layout="constrained")
+        for index, group in enumerate(g for g in groups if g.env == env):
+            colour = f"C{index}"
+            mean, low, high = bootstrap_band(group.returns, seed=seed)
+            ax.fill_between(group.timesteps, low, high, color=colour, alpha=0.2, linewidth=0)
+            ax.plot(group.timesteps, mean, color=colour, linewidth=2)
+            last = np.flatnonzero(np.isfinite(mean))
+            if last.size:
+                i = last[-1]
+                ax.annotate(f"{group.label} (n={group.returns.shape[0]})",
+                            xy=(group.timesteps[i], mean[i]), xytext=(5, 0),
+                            textcoords="offset points", color=colour, fontsize=9, va="center")
+        ax.set_xlim(right=ax.get_xlim()[1] * 1.25)  # room for the end labels
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("episodic return (mean over seeds)")
+        ax.set_title(f"{env}: mean and 95% bootstrap band over seeds")
+        ax.grid(alpha=0.3)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+        path = out / f"learning_curves_{env.replace('/', '_')}.png"
+        atomic_write_bytes(path, buffer.getvalue())
+        paths.append(path)
+    return paths
+
+
+def table_markdown(rows: list[Row], normalized: dict[str, dict[str, float]]) -> str:
+    """The final-return table and the normalised-score table as markdown."""
+    lines = ["| env | algorithm | seeds | mean | IQM | 95% CI (IQM) |",
+             "|---|---|---:|---:|---:|---|"]
+    for row in rows:
+        lines.append(f"| {row.env} | {row.label} | {row.seeds} | {row.mean:.2f} | {row.iqm:.2f} "
+                     f"| [{row.ci_low:.2f}, {row.ci_high:.2f}] |")
+    lines += ["", "| algorithm | envs | normalised IQM | 95% CI |", "|---|---:|---:|---|"]
+    for label, s in normalized.items():
+        lines.append(f"| {label} | {s['envs']} | {s['iqm']:.3f} | "
+                     f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] |")
+    return "\n".join(lines) + "\n"
