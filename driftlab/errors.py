@@ -9,7 +9,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that are the user's input, not a bug: shown as one line."""
     from algorithms import ConfigError, UnknownDriftError
     from algorithms.drift_io import DriftFileError
-    from envs import UnknownEnvironmentError
+    from envs import EnvironmentUnavailableError, UnknownEnvironmentError
 
     return (DriftlabError, ConfigError, UnknownDriftError, UnknownEnvironmentError,
-            DriftFileError)
+            DriftFileError, EnvironmentUnavailableError)

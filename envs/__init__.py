@@ -1,6 +1,7 @@
 """One interface over gymnax and Brax environments (see envs/base.py)."""
 
 from envs.base import Environment, Wrapper
+from envs.gymnax_backend import EnvironmentUnavailableError
 from envs.registry import UnknownEnvironmentError, list_envs, make
 from envs.spaces import Box, Discrete
 from envs.wrappers import (
@@ -19,6 +20,7 @@ __all__ = [
     "ClipAction",
     "Discrete",
     "Environment",
+    "EnvironmentUnavailableError",
     "EpisodeStatistics",
     "NormalizeObservation",
     "NormalizeReward",

@@ -29,6 +29,9 @@ BRAX_NAMES: tuple[str, ...] = (
     "walker2d",
 )
 BRAX_BACKENDS: tuple[str, ...] = ("spring", "positional", "generalized", "mjx")
+# Envs whose Brax implementation supports only some backends.
+ONLY_BACKENDS: dict[str, tuple[str, ...]] = {"swimmer": ("generalized",)}
+DEFAULT_BACKEND = "spring"  # the fastest on CPU
 
 
 @struct.dataclass
@@ -36,6 +39,22 @@ class BraxState:
     pipeline: Any  # brax.envs.State of the running episode
     first: Any  # brax.envs.State the episode restarts from
     time: jax.Array  # steps taken in the running episode
+
+
+def _patch_brax_fluid() -> None:
+    """brax 0.14.2's fluid model (used by swimmer) calls `jnp.clip(x, a_min=...)`,
+    a keyword jax 0.10 removed. Give that one module a `clip` that accepts it."""
+    import types
+
+    import brax.fluid
+
+    if getattr(brax.fluid.jp, "_driftlab_compat", False):
+        return
+
+    def clip(x, min=None, max=None, *, a_min=None, a_max=None):  # noqa: A002 - jnp's names
+        return jnp.clip(x, a_min if min is None else min, a_max if max is None else max)
+
+    brax.fluid.jp = types.SimpleNamespace(**{**vars(jnp), "clip": clip, "_driftlab_compat": True})
 
 
 class BraxEnv(Environment):
@@ -49,16 +68,21 @@ class BraxEnv(Environment):
     def __init__(
         self,
         name: str,
-        backend: str = "spring",
+        backend: str | None = None,
         episode_length: int | None = None,
         action_repeat: int = 1,
         **env_kwargs: Any,
     ):
         from brax import envs as brax_envs
 
-        if backend not in BRAX_BACKENDS:
+        _patch_brax_fluid()
+
+        supported = ONLY_BACKENDS.get(name, BRAX_BACKENDS)
+        backend = backend or (DEFAULT_BACKEND if DEFAULT_BACKEND in supported else supported[0])
+        if backend not in supported:
             raise ValueError(
-                f"unknown Brax backend {backend!r}; choose one of {', '.join(BRAX_BACKENDS)}"
+                f"Brax backend {backend!r} is not available for brax/{name}; "
+                f"choose one of {', '.join(supported)}"
             )
         self._env = brax_envs.get_environment(name, backend=backend, **env_kwargs)
         self.env_id = f"brax/{name}"

@@ -16,6 +16,10 @@ from envs.spaces import Box, Discrete, Space
 GYMNAX_IDS: tuple[str, ...] = tuple(gymnax.registered_envs)
 
 
+class EnvironmentUnavailableError(ValueError):
+    """A registered environment that cannot be built on this machine."""
+
+
 def _convert_space(space: Any) -> Space:
     if isinstance(space, gymnax_spaces.Discrete):
         return Discrete(int(space.n))
@@ -35,7 +39,12 @@ class GymnaxEnv(Environment):
     """
 
     def __init__(self, name: str, episode_length: int | None = None, **env_kwargs: Any):
-        self._env, params = gymnax.make(name, **env_kwargs)
+        try:
+            self._env, params = gymnax.make(name, **env_kwargs)
+        except OSError as err:  # MNISTBandit downloads MNIST when built (URLError is an OSError)
+            raise EnvironmentUnavailableError(
+                f"gymnax/{name} could not load its data set ({err}); build it once on a "
+                "machine with network access so the download is cached") from None
         if episode_length is not None:
             params = params.replace(max_steps_in_episode=int(episode_length))
         self._params = params
