@@ -172,8 +172,9 @@ def final_table(groups: list[RunGroup], resamples: int = 2000, seed: int = 0) ->
 def normalized_scores(groups: list[RunGroup], reference: str | None = "ppo",
                       resamples: int = 2000, seed: int = 0) -> dict[str, dict[str, float]]:
     """Per label: IQM over all (env, seed) of scores normalised per env by the
-    reference label's mean final return (if it ran on that env), else by the best
-    mean final return on that env; with a stratified (per env) bootstrap CI."""
+    reference label's mean final return `ref` (if it ran on that env, else the
+    largest-magnitude mean on that env) as 1 + (x - ref)/|ref|; with a
+    stratified (per env) bootstrap CI."""
     by_env: dict[str, list[RunGroup]] = {}
     for group in groups:
         by_env.setdefault(group.env, []).append(group)
@@ -185,7 +186,10 @@ def normalized_scores(groups: list[RunGroup], reference: str | None = "ppo",
             denom = max(means.values(), key=abs)
         denom = denom if denom != 0 else 1.0
         for g in env_groups:
-            scores.setdefault(g.label, []).append(g.finals / abs(denom))
+            # 1 + (x - ref)/|ref|: x/ref for positive returns, and for envs with
+            # negative returns (Acrobot, Pendulum) still 1 at the reference and
+            # higher when better.
+            scores.setdefault(g.label, []).append(1.0 + (g.finals - denom) / abs(denom))
     rng = np.random.default_rng(seed)
     out = {}
     for label, per_env in scores.items():
