@@ -1,0 +1,176 @@
+"""The Mirror-Learning trainer: batching, determinism, chunking, GAE, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import envs
+from algorithms import Hyperparams, TrainConfig, Trainer, make_drift
+from algorithms.trainer import Transition
+from driftlab.cli import main as cli_main
+
+TINY = dict(total_timesteps=4 * 16 * 5, num_envs=4, num_steps=16, update_epochs=2,
+            num_minibatches=2)
+
+
+def tiny_trainer(env_id="gymnax/CartPole-v1", algo="dpo", **overrides):
+    config = TrainConfig.from_dict({**TINY, **overrides})
+    drift = make_drift(algo)
+    return Trainer(envs.make(env_id), config, drift), drift
+
+
+def assert_trees_equal(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_vmap_over_drift_params_and_seeds_matches_unbatched_calls():
+    trainer, drift = tiny_trainer()
+    drift_params = {"alpha": jnp.array([2.0, 0.5]), "beta": jnp.array([0.6, 0.2])}
+    keys = jax.random.split(jax.random.key(7), 3)
+    batched = jax.jit(jax.vmap(jax.vmap(trainer.train, in_axes=(0, None)), in_axes=(None, 0)))
+    result = batched(keys, drift_params)
+    assert result.metrics["episode_return"].shape == (2, 3, 5)
+    single = jax.jit(trainer.train)
+    for i in range(2):
+        params_i = jax.tree.map(lambda x, i=i: x[i], drift_params)
+        for j in range(3):
+            one = single(keys[j], params_i)
+            for name, value in one.metrics.items():
+                np.testing.assert_allclose(result.metrics[name][i, j], value, rtol=2e-5,
+                                           atol=1e-6, err_msg=name)
+            for x, y in zip(jax.tree.leaves(one.params),
+                            jax.tree.leaves(jax.tree.map(lambda p, i=i, j=j: p[i, j],
+                                                         result.params)), strict=True):
+                np.testing.assert_allclose(y, x, rtol=2e-5, atol=1e-6)
+
+
+def test_hyperparameters_are_vmappable_leaves():
+    trainer, drift = tiny_trainer(algo="ppo")
+    lrs = jnp.array([1e-4, 1e-3, 1e-2])
+    hparams = jax.tree.map(lambda x: jnp.full(3, x), trainer.config.hyperparams)
+    hparams = hparams.replace(learning_rate=lrs)
+    result = jax.jit(jax.vmap(trainer.train, in_axes=(None, None, 0)))(
+        jax.random.key(0), drift.default_params, hparams)
+    kl = np.asarray(result.metrics["approx_kl"])
+    assert kl.shape == (3, 5)
+    # A larger step size moves the policy further from the data-collecting one.
+    assert kl[0].mean() < kl[1].mean() < kl[2].mean()
+
+
+def test_same_seed_same_result_bitwise():
+    trainer, drift = tiny_trainer(algo="ppo")
+    train = jax.jit(trainer.train)
+    a = train(jax.random.key(3), drift.default_params)
+    b = train(jax.random.key(3), drift.default_params)
+    assert_trees_equal(a, b)
+    c = train(jax.random.key(4), drift.default_params)
+    assert not np.array_equal(a.metrics["policy_loss"], c.metrics["policy_loss"])
+
+
+def test_chunked_run_equals_one_scan():
+    trainer, drift = tiny_trainer(algo="ppo")
+    params = drift.default_params
+    whole = jax.jit(trainer.train)(jax.random.key(1), params)
+    state = trainer.init(jax.random.key(1))
+    state, first = jax.jit(lambda s: trainer.run(s, params, None, 3))(state)
+    state, second = jax.jit(lambda s: trainer.run(s, params, None, 2))(state)
+    chunked = {k: jnp.concatenate([first[k], second[k]]) for k in first}
+    assert_trees_equal(whole.metrics, chunked)
+    assert_trees_equal(whole.params, state.params)
+
+
+@pytest.mark.parametrize("env_id, continuous", [("gymnax/Pendulum-v1", "clip"),
+                                                ("gymnax/Pendulum-v1", "tanh"),
+                                                ("gymnax/Breakout-MinAtar", "clip")])
+def test_action_spaces_train_with_finite_metrics(env_id, continuous):
+    trainer, drift = tiny_trainer(env_id, algo="ppo", continuous=continuous,
+                                  normalize_obs=True, normalize_reward=True)
+    result = jax.jit(trainer.train)(jax.random.key(0), drift.default_params)
+    for name, value in result.metrics.items():
+        if name != "episode_return":  # NaN until an episode ends: Pendulum's take 200 steps
+            assert np.isfinite(np.asarray(value)).all(), name
+    assert result.obs_stats is not None and result.obs_stats.mean.shape == (
+        trainer.obs_dim,) if env_id.endswith("v1") else True
+
+
+def test_gae_bootstraps_truncation_but_not_termination():
+    trainer, _ = tiny_trainer()
+    hp = Hyperparams(gamma=0.5, gae_lambda=1.0)
+
+    def critic(params, obs):  # the value is the first observation feature
+        return obs[..., 0]
+
+    steps, n = 3, 3
+    obs = jnp.array([[1.0], [2.0], [3.0]])[:, None, :].repeat(n, 1)  # V(s_t) = t + 1
+    final_obs = jnp.full((steps, n, 1), 10.0)  # V(pre-reset obs) = 10
+    term = jnp.zeros((steps, n), bool).at[1, 1].set(True)
+    trunc = jnp.zeros((steps, n), bool).at[1, 2].set(True)
+    reward = jnp.ones((steps, n))
+    zeros = jnp.zeros((steps, n))
+    traj = Transition(obs, zeros, zeros, reward, term, trunc, final_obs, zeros, zeros)
+    last_obs = jnp.full((n, 1), 4.0)  # V = 4 after the last step
+    values, adv, targets = trainer._gae(None, critic, traj, last_obs, hp)
+    # Env 0, no cut: discounted returns bootstrapped with V = 4 at the end.
+    ret0 = [1 + 0.5 * (1 + 0.5 * (1 + 0.5 * 4)), 1 + 0.5 * (1 + 0.5 * 4), 1 + 0.5 * 4]
+    # Env 1 terminates at t = 1: no bootstrap there. Env 2 is truncated at t = 1:
+    # bootstrap with V(final_obs) = 10, not with the next episode's V(s_2) = 3.
+    ret1 = [1 + 0.5 * 1, 1.0, 1 + 0.5 * 4]
+    ret2 = [1 + 0.5 * (1 + 0.5 * 10), 1 + 0.5 * 10, 1 + 0.5 * 4]
+    np.testing.assert_allclose(targets, np.array([ret0, ret1, ret2]).T, rtol=1e-6)
+    np.testing.assert_allclose(adv, targets - values, rtol=1e-6)
+
+
+# ---- command line -------------------------------------------------------------
+
+def run_cli(capsys, *argv):
+    code = cli_main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_train_cli_writes_a_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli(capsys, "train", "--algo", "dpo", "--env", "gymnax/CartPole-v1",
+                              "--seeds", "2", "--timesteps", "4096", "--out", str(out),
+                              "--set", "num_envs=4", "--set", "num_steps=32", "--no-progress")
+    assert code == 0
+    assert "final return" in stdout and str(out) in stdout
+    for name in ("config.yaml", "metrics.jsonl", "params.msgpack", "learning_curve.png",
+                 "summary.json"):
+        assert (out / name).is_file(), name
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["update"] for x in lines] == list(range(1, 33))
+    assert len(lines[-1]["episode_return_per_seed"]) == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["final_return_per_seed"]) == 2
+    # The same seed reproduces the same numbers through the CLI.
+    code, *_ = run_cli(capsys, "train", "--algo", "dpo", "--env", "gymnax/CartPole-v1",
+                       "--seeds", "2", "--timesteps", "4096", "--out", str(tmp_path / "again"),
+                       "--set", "num_envs=4", "--set", "num_steps=32", "--no-progress")
+    again = (tmp_path / "again" / "metrics.jsonl").read_text()
+    assert again == (out / "metrics.jsonl").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--algo", "ppo", "--env", "gymnax/CartPol-v1"], "did you mean gymnax/CartPole-v1"),
+    (["--algo", "ppx", "--env", "gymnax/CartPole-v1"], "unknown drift/algorithm 'ppx'"),
+    (["--algo", "ppo", "--env", "gymnax/CartPole-v1", "--set", "num_minibatches=3"],
+     "not divisible by num_minibatches=3; change num_minibatches"),
+    (["--algo", "ppo", "--env", "gymnax/CartPole-v1", "--set", "learning_rate=0"],
+     "learning_rate must be a positive number"),
+    (["--algo", "ppo", "--env", "gymnax/CartPole-v1", "--set", "learning_rat=1e-3"],
+     "did you mean 'learning_rate'"),
+    (["--algo", "lpo", "--env", "gymnax/CartPole-v1", "--drift", "/nonexistent/drift"],
+     "does not exist"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, argv, message):
+    code, _, err = run_cli(capsys, "train", *argv, "--out", str(tmp_path / "x"), "--no-progress")
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
