@@ -122,7 +122,8 @@ class Candidate:
         return str(self.expr)
 
     def latex(self, numeric: bool = True) -> str:
-        return sympy.latex(self.values if numeric else self.expr)
+        return sympy.latex(self.values if numeric else self.expr,
+                           symbol_names={log_r: r"\log r"})
 
     def drift_source(self, label: str | None = None) -> DriftSource:
         drift = make_formula_drift(self.text, self.constants)
