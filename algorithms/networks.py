@@ -18,6 +18,30 @@ LOG_2PI = float(np.log(2 * np.pi))
 LOG_2 = float(np.log(2.0))
 
 
+def orthogonal(scale: float = 1.0, iterations: int = 40):
+    """Orthogonal initialiser without LAPACK: the polar factor of a Gaussian
+    matrix (Haar-distributed, like the QR-based one), by Newton-Schulz
+    iterations, i.e. matmuls only.
+
+    Why not `nn.initializers.orthogonal`: its batched QR (under `vmap` over
+    seeds) deadlocks XLA's CPU runtime on 2-core machines with jax 0.10."""
+
+    def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+        n_in, n_out = shape
+        transpose = n_in < n_out  # iterate on the tall orientation: X^T X is the small side
+        rows, cols = (n_out, n_in) if transpose else (n_in, n_out)
+        x = jax.random.normal(key, (rows, cols), jnp.float32)
+        x = x / jnp.linalg.norm(x)  # all singular values in (0, 1]: the iteration converges
+
+        def newton_schulz(x, _):
+            return 1.5 * x - 0.5 * x @ (x.T @ x), None
+
+        x, _ = jax.lax.scan(newton_schulz, x, None, iterations)
+        return (scale * (x.T if transpose else x)).astype(dtype)
+
+    return init
+
+
 class MLP(nn.Module):
     """Hidden layers (orthogonal init, gain sqrt 2) then a linear head of
     `out_dim` units with init gain `out_scale`. Input (..., obs_dim)."""
@@ -31,8 +55,8 @@ class MLP(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         for width in self.hidden:
-            x = act(nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2)))(x))
-        return nn.Dense(self.out_dim, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
+            x = act(nn.Dense(width, kernel_init=orthogonal(np.sqrt(2)))(x))
+        return nn.Dense(self.out_dim, kernel_init=orthogonal(self.out_scale))(x)
 
 
 class GaussianActor(nn.Module):

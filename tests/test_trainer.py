@@ -174,3 +174,33 @@ def test_bad_input_is_one_line(tmp_path, capsys, argv, message):
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_orthogonal_init_is_orthogonal():
+    from algorithms.networks import orthogonal
+
+    for shape in [(4, 64), (400, 64), (64, 3), (256, 256)]:
+        w = np.asarray(orthogonal(2.0)(jax.random.key(0), shape))
+        gram = w.T @ w if shape[0] >= shape[1] else w @ w.T
+        np.testing.assert_allclose(gram, 4.0 * np.eye(gram.shape[0]), atol=1e-5)
+
+
+def test_vmapped_init_of_deep_networks_does_not_hang():
+    """Regression: flax's QR-based orthogonal init under vmap deadlocked XLA's CPU
+    runtime (jax 0.10, 2 cores) for these sizes. Run in a subprocess with a timeout
+    so a regression fails instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    code = (
+        "import jax, envs\n"
+        "from algorithms import TrainConfig, Trainer, make_drift\n"
+        "cfg = TrainConfig(total_timesteps=512, num_envs=4, num_steps=128, "
+        "actor_hidden=(32, 32, 32, 32), critic_hidden=(256,) * 5, activation='swish')\n"
+        "t = Trainer(envs.make('gymnax/Pendulum-v1'), cfg, make_drift('ppo'))\n"
+        "s = jax.jit(jax.vmap(t.init))(jax.random.split(jax.random.key(0), 2))\n"
+        "jax.block_until_ready(s); print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]

@@ -1,0 +1,146 @@
+"""Training throughput against raw environment throughput, on one batch shape.
+
+For each case: raw vectorised env steps/s with random actions, PPO training
+steps/s with the preset settings, their ratio, compile time and peak memory,
+for 1 seed and for 8 seeds vmapped. Each measurement runs in its own process
+(clean peak-memory figure, no cache effects between cases). Ratios measured in
+one run are the figures to compare across machines.
+
+    python benchmarks/throughput.py [--out benchmarks/results/throughput.json] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GYMNAX_PPO = {"actor_hidden": [64, 64], "critic_hidden": [64, 64], "activation": "tanh",
+              "update_epochs": 4, "num_minibatches": 4}
+CASES = {
+    "gymnax/CartPole-v1": {"settings": {"num_envs": 4, "num_steps": 128, **GYMNAX_PPO},
+                           "timesteps": 500_000, "timesteps_8": 250_000},
+    "gymnax/Breakout-MinAtar": {"settings": {"num_envs": 64, "num_steps": 128, **GYMNAX_PPO},
+                                "timesteps": 1_000_000, "timesteps_8": 262_144},
+    "brax/ant": {"settings": {"num_envs": 128, "num_steps": 80, "env_options":
+                              {"backend": "spring", "episode_length": 1000}},
+                 "timesteps": 204_800, "timesteps_8": 40_960},
+}
+
+
+def measure(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
+    """Runs inside a child process; prints one JSON line."""
+    import resource
+
+    import jax
+
+    sys.path.insert(0, str(ROOT))
+    import envs
+    from algorithms import Trainer
+    from driftlab.training import build, resolve_settings
+
+    settings = resolve_settings(env_id, overrides=CASES[env_id]["settings"], timesteps=timesteps)
+    env, config, drift, drift_params = build(env_id, "ppo", settings)
+    keys = jax.random.split(jax.random.key(0), seeds)
+    if mode == "raw":
+        vec = envs.Vectorized(env, config.num_envs)
+
+        def one_seed(key):
+            obs, state = vec.reset(key)
+
+            def step(state, k):
+                k_act, k_env = jax.random.split(k)
+                action = jax.vmap(env.action_space.sample)(jax.random.split(k_act, config.num_envs))
+                obs, state, reward, *_ = vec.step(k_env, state, action)
+                return state, reward.sum()
+
+            steps = config.num_updates * config.num_steps
+            return jax.lax.scan(step, state, jax.random.split(key, steps))[1].sum()
+
+        fn = jax.jit(jax.vmap(one_seed))
+        args = (keys,)
+    else:
+        trainer = Trainer(env, config, drift)
+        fn = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))
+        args = (keys, drift_params)
+    start = time.perf_counter()
+    compiled = fn.lower(*args).compile()
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(compiled(*args))  # warm-up run
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    run_s = time.perf_counter() - start
+    steps = config.num_updates * config.batch_size * seeds
+    return {"env": env_id, "mode": mode, "seeds": seeds, "num_envs": config.num_envs,
+            "num_steps": config.num_steps, "steps": steps, "seconds": run_s,
+            "steps_per_second": steps / run_s, "compile_seconds": compile_s,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_child(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", env_id, mode, str(seeds), str(timesteps)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{env_id} {mode} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
+    parser.add_argument("--quick", action="store_true", help="a tenth of the budgets")
+    parser.add_argument("--envs", nargs="*", default=list(CASES))
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        env_id, mode, seeds, timesteps = args.child
+        print(json.dumps(measure(env_id, mode, int(seeds), int(timesteps))))
+        return
+
+    scale = 0.1 if args.quick else 1.0
+    results = []
+    for env_id in args.envs:
+        case = CASES[env_id]
+        for seeds, key in ((1, "timesteps"), (8, "timesteps_8")):
+            budget = int(case[key] * scale)
+            raw = run_child(env_id, "raw", seeds, budget)
+            train = run_child(env_id, "train", seeds, budget)
+            row = {"env": env_id, "seeds": seeds, "num_envs": raw["num_envs"],
+                   "num_steps": raw["num_steps"], "steps_per_seed": budget,
+                   "raw_env_steps_per_second": raw["steps_per_second"],
+                   "train_steps_per_second": train["steps_per_second"],
+                   "train_over_raw": train["steps_per_second"] / raw["steps_per_second"],
+                   "train_compile_seconds": train["compile_seconds"],
+                   "raw_compile_seconds": raw["compile_seconds"],
+                   "train_peak_rss_mb": train["peak_rss_mb"]}
+            results.append(row)
+            print(f"{env_id:26s} seeds={seeds}  raw {row['raw_env_steps_per_second']:>12,.0f}/s  "
+                  f"train {row['train_steps_per_second']:>10,.0f}/s  "
+                  f"ratio {row['train_over_raw']:.4f}  compile {row['train_compile_seconds']:.1f}s  "
+                  f"peak {row['train_peak_rss_mb']:.0f} MB", flush=True)
+    for env_id in args.envs:
+        one, eight = [r for r in results if r["env"] == env_id]
+        eight["vmap8_over_1_train_throughput"] = (eight["train_steps_per_second"]
+                                                 / one["train_steps_per_second"])
+    import jax
+
+    summary = {"benchmark": "throughput", "date": datetime.now(timezone.utc).isoformat(),
+               "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                           "cpus": __import__("os").cpu_count(), "jax": jax.__version__,
+                           "backend": jax.default_backend()},
+               "results": results}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
