@@ -1,0 +1,194 @@
+"""The discovery configuration: one validated, flat-ish dataclass.
+
+Inner training settings arrive already resolved (`train[env_id]` is the flat
+dict `algorithms.TrainConfig.from_dict` takes, preset plus overrides): the
+front door (driftlab) owns presets, discovery only checks and uses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from algorithms import ConfigError
+
+FITNESS_SHAPING = ("centered_rank", "z_score", "none")
+PADDING = ("pad", "refuse")
+
+
+class DiscoveryError(ConfigError):
+    """A discovery setting that cannot work; the message names the fix.
+
+    Subclasses ConfigError so the CLI already prints it as one line."""
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    """Everything one ES meta-training run needs.
+
+    ES: `strategy` (an evosax distribution-based algorithm, `Open_ES` by default)
+    with `population` members for `generations` steps; `sigma`/`lr` start values
+    decay by `*_decay` per generation down to `*_min` (Open_ES: sigma is the std
+    schedule, lr the Adam learning rate; other strategies take sigma as std_init).
+    Fitness of a member = mean over `envs` of (final return / reference), where
+    the final return is the mean episodic return of the last `final_fraction`
+    of updates, averaged over `rollouts_per_member` seeds.
+    """
+
+    envs: tuple[str, ...] = ("gymnax/CartPole-v1",)
+    heldout_envs: tuple[str, ...] = ()
+    train: dict[str, dict[str, Any]] = field(default_factory=dict)  # resolved per env
+    # drift family
+    temporal: bool = False
+    ppo_init: bool = False
+    hidden: int = 128
+    init_drift: str | None = None  # drift .json / run dir for the ES start (default: zeros)
+    # ES
+    strategy: str = "Open_ES"
+    population: int = 16
+    generations: int = 8
+    antithetic: bool = True
+    sigma: float = 0.03
+    sigma_decay: float = 0.99
+    sigma_min: float = 0.0
+    lr: float = 0.03
+    lr_decay: float = 0.99
+    lr_min: float = 0.0
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
+    fitness_shaping: str = "centered_rank"
+    # fitness
+    rollouts_per_member: int = 1
+    common_random_numbers: bool = True
+    envs_per_generation: int | None = None  # sample this many of `envs` each generation
+    normalize_fitness: bool | None = None  # None: on when several envs
+    reference_returns: dict[str, float] = field(default_factory=dict)
+    reference_seeds: int = 4
+    final_fraction: float = 0.1
+    # bookkeeping
+    seed: int = 0
+    eval_every: int = 4
+    eval_seeds: int = 4
+    checkpoint_every: int = 1
+    keep_checkpoints: int = 3
+    population_padding: str = "pad"
+    tensorboard: bool = False
+    wandb: bool = False
+    wandb_project: str = "driftlab"
+
+    # ---- derived ----
+    @property
+    def normalized(self) -> bool:
+        """Whether env returns are divided by a reference return."""
+        if self.normalize_fitness is None:
+            return len(self.envs) > 1
+        return bool(self.normalize_fitness)
+
+    @property
+    def drift_options(self) -> dict[str, Any]:
+        return {"temporal": self.temporal, "ppo_init": self.ppo_init, "hidden": self.hidden}
+
+    # ---- construction ----
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DiscoveryConfig:
+        """Build from a (preset + overrides) dict; unknown keys are errors.
+        `drift: {temporal, ppo_init, hidden}` may be nested."""
+        values = dict(values)
+        drift = values.pop("drift", None) or {}
+        if not isinstance(drift, dict):
+            raise DiscoveryError("`drift` must be a mapping like {temporal: false, ppo_init: true}")
+        for key, value in drift.items():
+            if key not in ("temporal", "ppo_init", "hidden"):
+                raise DiscoveryError(f"unknown drift option {key!r}; "
+                                     "use temporal, ppo_init, hidden")
+            values[key] = value
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise DiscoveryError(f"unknown discovery setting {key!r}{hint}")
+        for key in ("envs", "heldout_envs"):
+            if key in values:
+                raw = values[key]
+                values[key] = (raw,) if isinstance(raw, str) else tuple(raw or ())
+        for key in ("population", "generations", "hidden", "rollouts_per_member", "seed",
+                    "eval_every", "eval_seeds", "checkpoint_every", "keep_checkpoints",
+                    "reference_seeds"):
+            if key in values:
+                values[key] = _as_int(key, values[key])
+        if values.get("envs_per_generation") is not None:
+            values["envs_per_generation"] = _as_int("envs_per_generation",
+                                                    values["envs_per_generation"])
+        values["reference_returns"] = {str(k): float(v) for k, v in
+                                       (values.get("reference_returns") or {}).items()}
+        values["train"] = {str(k): dict(v or {}) for k, v in (values.get("train") or {}).items()}
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["envs"], out["heldout_envs"] = list(self.envs), list(self.heldout_envs)
+        return out
+
+    def validate(self) -> None:
+        """Raise DiscoveryError (one line, naming the fix) for unusable settings."""
+        from discovery.strategy import check_strategy_name
+
+        if not self.envs:
+            raise DiscoveryError("the env list is empty; give at least one meta-training env, "
+                                 "e.g. --set envs=[gymnax/CartPole-v1]")
+        for env_id in (*self.envs, *self.heldout_envs):
+            if env_id not in self.train:
+                raise DiscoveryError(f"no training settings for {env_id}; add it under `train:` "
+                                     "(driftlab fills this from the env's preset)")
+        dupes = {e for e in self.envs if self.envs.count(e) > 1}
+        if dupes:
+            raise DiscoveryError(f"env(s) {sorted(dupes)} listed twice in envs; list each once")
+        check_strategy_name(self.strategy)
+        if self.population < 2:
+            raise DiscoveryError(f"population must be >= 2, got {self.population}")
+        if self.strategy == "Open_ES" and self.antithetic and self.population % 2:
+            raise DiscoveryError(
+                f"population={self.population} is odd but antithetic sampling needs pairs; "
+                f"use population={self.population + 1} or set antithetic=false")
+        for key in ("generations", "rollouts_per_member", "eval_every", "eval_seeds",
+                    "checkpoint_every", "keep_checkpoints", "reference_seeds", "hidden"):
+            if getattr(self, key) < 1:
+                raise DiscoveryError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.fitness_shaping not in FITNESS_SHAPING:
+            raise DiscoveryError(f"unknown fitness_shaping {self.fitness_shaping!r}; "
+                                 f"use one of {', '.join(FITNESS_SHAPING)}")
+        if self.population_padding not in PADDING:
+            raise DiscoveryError(f"population_padding must be 'pad' or 'refuse', "
+                                 f"got {self.population_padding!r}")
+        if not 0.0 < self.final_fraction <= 1.0:
+            raise DiscoveryError(f"final_fraction must be in (0, 1], got {self.final_fraction}")
+        for key in ("sigma", "lr"):
+            if not getattr(self, key) > 0:
+                raise DiscoveryError(f"{key} must be positive, got {getattr(self, key)}")
+        for key in ("sigma_decay", "lr_decay"):
+            if not 0 < getattr(self, key) <= 1:
+                raise DiscoveryError(f"{key} must be in (0, 1] (1 = no decay), "
+                                     f"got {getattr(self, key)}")
+        if self.envs_per_generation is not None and not 1 <= self.envs_per_generation <= len(
+                self.envs):
+            raise DiscoveryError(f"envs_per_generation must be between 1 and {len(self.envs)} "
+                                 f"(the number of envs), got {self.envs_per_generation}")
+        for env_id, value in self.reference_returns.items():
+            if not value > 0:
+                raise DiscoveryError(f"reference return of {env_id} must be positive "
+                                     f"(fitness divides by it), got {value}")
+
+
+def _as_int(key: str, value: Any) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DiscoveryError(f"{key} must be a whole number, got {value!r}") from None
+    if not number.is_integer():
+        raise DiscoveryError(f"{key} must be a whole number, got {value!r}")
+    return int(number)

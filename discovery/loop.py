@@ -1,0 +1,371 @@
+"""ES meta-training of drift parameters: the jitted generation step and the driver.
+
+One generation (one jit):
+
+    ask -> pad to a multiple of the devices -> shard the members over the mesh
+        -> vmap(train) for every meta-training env, members split over devices
+        -> fitness = mean over envs of final return / reference
+        -> NaN/inf made worst -> tell(negated fitness)
+
+The driver around it logs, evaluates the ES mean, checkpoints and exports.
+Keys are derived from (seed, generation) only, so a resumed run repeats an
+uninterrupted one bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jax.flatten_util import ravel_pytree
+from jax.sharding import Mesh
+from tqdm.auto import tqdm
+
+import envs
+from algorithms import Drift, TrainConfig, Trainer, make_drift
+from algorithms.drift_io import load_drift, save_drift
+from algorithms.storage import atomic_write_bytes
+from discovery import checkpoint, fitness, sharding
+from discovery.config import DiscoveryConfig, DiscoveryError
+from discovery.loggers import MetricsLogger, truncate_metrics
+from discovery.strategy import make_strategy, strategy_sigma
+
+EVAL_STREAM = 0x5EED  # folded into the run key: evaluation seeds never meet training seeds
+
+
+@struct.dataclass
+class LoopState:
+    """Everything a checkpoint holds: ES state, the run's raw key, generations done."""
+
+    es_state: Any
+    key_data: jax.Array  # (2,) uint32, jax.random.key_data of the run key
+    generation: jax.Array  # int32 scalar
+
+
+def load_initial_drift(config: DiscoveryConfig, drift: Drift) -> Any:
+    """The ES start: zeros (published) or the parameters of `config.init_drift`."""
+    if not config.init_drift:
+        return drift.default_params
+    loaded, params = load_drift(config.init_drift)
+    if (loaded.spec.get("kind") != "lpo"
+            or jax.tree.structure(params) != jax.tree.structure(drift.default_params)
+            or any(a.shape != b.shape for a, b in zip(jax.tree.leaves(params),
+                                                      jax.tree.leaves(drift.default_params),
+                                                      strict=True))):
+        raise DiscoveryError(f"init_drift {config.init_drift} is not an LPO drift with "
+                             f"{drift.spec}; export one with the same temporal/hidden options")
+    return jax.tree.map(jnp.asarray, params)
+
+
+class Discovery:
+    """The jitted pieces of one discovery run (no files; see `run_discovery`)."""
+
+    def __init__(self, config: DiscoveryConfig, references: dict[str, float] | None = None,
+                 mesh: Mesh | None = None):
+        config.validate()
+        self.config = config
+        self.drift = make_drift("lpo", **config.drift_options)
+        self.init_params = load_initial_drift(config, self.drift)
+        self.es, self.es_params = make_strategy(config, self.init_params)
+        _, self.unravel = ravel_pytree(self.init_params)
+        self.mesh = mesh if mesh is not None else sharding.make_mesh()
+        self.num_devices = int(self.mesh.devices.size)
+        self.padded = sharding.padded_size(config.population, self.num_devices,
+                                           config.population_padding)
+        self.trainers: dict[str, Trainer] = {}
+        for env_id in (*config.envs, *config.heldout_envs):
+            train_config = TrainConfig.from_dict(config.train[env_id])
+            env = envs.make(env_id, **train_config.env_options)
+            self.trainers[env_id] = Trainer(env, train_config, self.drift)
+        references = references or {}
+        if config.normalized:
+            missing = [e for e in config.envs if e not in references]
+            if missing:
+                raise DiscoveryError(f"no reference return for {missing}; give "
+                                     "reference_returns or let run_discovery compute them")
+        self.references = {e: float(references[e]) if config.normalized else 1.0
+                            for e in config.envs}
+        self._eval_fns: dict[str, Any] = {}
+        rep = sharding.replicated(self.mesh)
+        info_shardings = {"population": sharding.population_sharding(self.mesh),
+                          "fitness": rep, "clean_fitness": rep, "returns": rep,
+                          "nan_count": rep, "env_mask": rep}
+        self.step = jax.jit(self.generation_step, out_shardings=(rep, info_shardings))
+
+    # ---- state ----
+    def init(self) -> LoopState:
+        """The generation-0 state, replicated over the mesh."""
+        key = jax.random.key(self.config.seed)
+        es_state = self.es.init(jax.random.fold_in(key, 0x1A17), self.init_params,
+                                self.es_params)
+        state = LoopState(es_state, jax.random.key_data(key), jnp.zeros((), jnp.int32))
+        return self.to_device(sharding.to_host(state))
+
+    def to_device(self, host_state: Any) -> LoopState:
+        return sharding.put_replicated(host_state, self.mesh)
+
+    def host_template(self) -> Any:
+        """A host pytree shaped like the state (for restoring checkpoints)."""
+        return sharding.to_host(self.init())
+
+    # ---- the generation ----
+    def population_returns(self, population: Any, keys: jax.Array,
+                           mask: jax.Array) -> jax.Array:
+        """Final returns (members, envs), each the mean over rollouts.
+
+        population leaves (padded, ...) and keys (padded, envs, rollouts) arrive
+        split over the mesh (sharding constraints in `generation_step`); the
+        member axis is a pure batch axis, so XLA's partitioner gives each device
+        its own members' training runs. (An explicit shard_map here deadlocked
+        XLA:CPU on repeated calls with jax 0.10.2, and gave different numbers
+        with and without out_shardings, so it is not used.)"""
+        config = self.config
+        sampled = config.envs_per_generation is not None
+        members = keys.shape[0]
+        columns = []
+        for index, env_id in enumerate(config.envs):
+            trainer = self.trainers[env_id]
+
+            def run(trainer: Trainer = trainer, index: int = index) -> jax.Array:
+                out = fitness.member_returns(trainer, population, keys[:, index],
+                                             config.final_fraction)
+                return out.mean(axis=-1)
+
+            if sampled:  # unselected envs are skipped, not computed and masked
+                columns.append(jax.lax.cond(mask[index], run,
+                                            lambda: jnp.full((members,), jnp.nan)))
+            else:
+                columns.append(run())
+        returns = jnp.stack(columns, axis=-1)
+        return jax.lax.with_sharding_constraint(returns,
+                                                sharding.population_sharding(self.mesh))
+
+    def generation_step(self, state: LoopState) -> tuple[LoopState, dict[str, Any]]:
+        """ask -> sharded vmap(train) -> fitness -> tell. Pure; jitted as `self.step`."""
+        config = self.config
+        size, padded = config.population, self.padded
+        gen_key = jax.random.fold_in(jax.random.wrap_key_data(state.key_data), state.generation)
+        k_ask, k_tell, k_train, k_subset = jax.random.split(gen_key, 4)
+        population, es_state = self.es.ask(k_ask, state.es_state, self.es_params)
+        keys = jnp.stack([fitness.rollout_keys(jax.random.fold_in(k_train, i), size,
+                                               config.rollouts_per_member,
+                                               config.common_random_numbers)
+                          for i in range(len(config.envs))], axis=1)  # (size, envs, rollouts)
+
+        def pad(x: jax.Array) -> jax.Array:
+            # Padding members copy member 0 (their results are dropped below).
+            return jnp.concatenate([x, jnp.repeat(x[:1], padded - size, axis=0)], axis=0)
+
+        members, member_keys = population, keys
+        if padded > size:
+            members, member_keys = jax.tree.map(pad, population), pad(keys)
+        pop_sharding = sharding.population_sharding(self.mesh)
+        members = jax.lax.with_sharding_constraint(members, pop_sharding)
+        member_keys = jax.lax.with_sharding_constraint(member_keys, pop_sharding)
+        mask = fitness.subset_mask(k_subset, len(config.envs), config.envs_per_generation)
+        returns = self.population_returns(members, member_keys, mask)[:size]  # (size, envs)
+        references = jnp.array([self.references[e] for e in config.envs], jnp.float32)
+        raw = fitness.combine_env_returns(returns, references,
+                                          mask if config.envs_per_generation else None)
+        cleaned, nan_count = fitness.clean_fitness(raw)
+        es_state, _ = self.es.tell(k_tell, population, -cleaned, es_state, self.es_params)
+        new_state = LoopState(es_state, state.key_data, state.generation + 1)
+        info = {"population": members, "fitness": raw, "clean_fitness": cleaned,
+                "returns": returns, "nan_count": nan_count, "env_mask": mask}
+        return new_state, info
+
+    # ---- reading the state ----
+    def mean_params(self, state: LoopState) -> Any:
+        """The ES mean as drift parameters (host arrays)."""
+        return self.unravel(jnp.asarray(sharding.to_host(state.es_state.mean)))
+
+    def best(self, state: LoopState) -> tuple[Any | None, float]:
+        """(best member's drift parameters, its fitness; higher is better), or (None, nan)."""
+        value = -float(sharding.to_host(state.es_state.best_fitness))
+        flat = np.asarray(sharding.to_host(state.es_state.best_solution))
+        if not (math.isfinite(value) and np.all(np.isfinite(flat))):
+            return None, float("nan")
+        return self.unravel(jnp.asarray(flat)), value
+
+    def sigma(self, state: LoopState) -> float:
+        std = strategy_sigma(state.es_state)
+        return float(np.mean(sharding.to_host(std))) if std is not None else float("nan")
+
+    # ---- evaluation ----
+    def evaluate(self, params: Any, generation: int) -> dict[str, dict[str, float]]:
+        """Train `eval_seeds` fresh agents with `params` on every meta-training and
+        held-out env; per env: mean and std of the final return, and the
+        normalised mean where the env has a reference."""
+        config = self.config
+        root = jax.random.fold_in(jax.random.key(config.seed), EVAL_STREAM)
+        keys = jax.random.split(jax.random.fold_in(root, generation), config.eval_seeds)
+        out: dict[str, dict[str, float]] = {}
+        for env_id in (*config.envs, *config.heldout_envs):
+            if env_id not in self._eval_fns:
+                trainer = self.trainers[env_id]
+                self._eval_fns[env_id] = jax.jit(jax.vmap(
+                    lambda k, p, t=trainer: fitness.final_return(
+                        t.train(k, p).metrics["episode_return"], config.final_fraction),
+                    in_axes=(0, None)))
+            finals = np.asarray(self._eval_fns[env_id](keys, params), dtype=np.float64)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                entry = {"return_mean": float(np.nanmean(finals)),
+                         "return_std": float(np.nanstd(finals))}
+            if env_id in self.references and config.normalized:
+                entry["normalized"] = entry["return_mean"] / self.references[env_id]
+            out[env_id] = entry
+        return out
+
+
+# ---- references ---------------------------------------------------------------
+
+def resolve_references(config: DiscoveryConfig, run_dir: str | Path | None) -> dict[str, float]:
+    """Reference return per meta-training env: from the config, else the run
+    directory's cache (reference_returns.json), else a PPO run with the same
+    budget (`reference_seeds` seeds), which is then cached."""
+    if not config.normalized:
+        return {}
+    refs = dict(config.reference_returns)
+    cache = Path(run_dir) / "reference_returns.json" if run_dir is not None else None
+    if cache is not None and cache.is_file():
+        cached = json.loads(cache.read_text())
+        refs.update({k: float(v) for k, v in cached.items() if k not in refs})
+    missing = [e for e in config.envs if e not in refs]
+    if not missing:
+        return refs
+    ppo = make_drift("ppo")
+    for index, env_id in enumerate(missing):
+        train_config = TrainConfig.from_dict(config.train[env_id])
+        trainer = Trainer(envs.make(env_id, **train_config.env_options), train_config, ppo)
+        key = jax.random.fold_in(jax.random.key(config.seed), 0xBEEF + index)
+        try:
+            value = fitness.reference_return(trainer, ppo.default_params, key,
+                                             config.reference_seeds, config.final_fraction)
+        except ValueError as err:
+            raise DiscoveryError(f"reference return of {env_id}: {err}") from None
+        if not value > 0:
+            raise DiscoveryError(f"the PPO reference return of {env_id} is {value:.3g}, not "
+                                 "positive, so it cannot normalise fitness; give "
+                                 "reference_returns for it")
+        refs[env_id] = value
+    if jax.process_count() > 1:  # every host must divide by the same numbers
+        from jax.experimental import multihost_utils
+
+        values = np.array([refs[e] for e in config.envs], np.float64)
+        values = multihost_utils.broadcast_one_to_all(values)
+        refs.update({e: float(v) for e, v in zip(config.envs, values, strict=True)})
+    if cache is not None and jax.process_index() == 0:
+        atomic_write_bytes(cache, (json.dumps({e: refs[e] for e in config.envs}, indent=2)
+                                   + "\n").encode())
+    return refs
+
+
+# ---- the driver -----------------------------------------------------------------
+
+@dataclass
+class DiscoveryOutcome:
+    run_dir: Path
+    generations: int  # generations done in total
+    history: list[dict[str, Any]] = field(default_factory=list)  # records logged by this call
+    state: Any = None  # final LoopState as host numpy (bitwise comparable)
+    mean_params: Any = None
+    best_fitness: float = float("nan")
+
+
+def _summary(values: np.ndarray) -> dict[str, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {k: float("nan") for k in ("fitness_mean", "fitness_max", "fitness_min",
+                                          "fitness_std")}
+    return {"fitness_mean": float(finite.mean()), "fitness_max": float(finite.max()),
+            "fitness_min": float(finite.min()), "fitness_std": float(finite.std())}
+
+
+def export_drifts(discovery: Discovery, state: LoopState, run_dir: Path, generation: int,
+                  best_fitness: float) -> None:
+    """drift.json (+ params): the ES mean; drift_best.json: the best member so far."""
+    note = f"driftlab discover, {discovery.config.strategy}"
+    save_drift(run_dir, discovery.drift, discovery.mean_params(state), name="drift",
+               metadata={"source": "discover", "generation": generation, "note": note})
+    best, value = discovery.best(state)
+    if best is not None:
+        save_drift(run_dir, discovery.drift, best, name="drift_best",
+                   metadata={"source": "discover", "generation": generation,
+                             "fitness": best_fitness if math.isfinite(best_fitness) else value,
+                             "note": f"{note}: best member"})
+
+
+def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool = False,
+                  stop_after: int | None = None, progress: bool = True,
+                  mesh: Mesh | None = None, discovery: Discovery | None = None
+                  ) -> DiscoveryOutcome:
+    """Run (or `resume`) ES meta-training in an existing `run_dir` up to
+    `config.generations` (or `stop_after` generations in total, to pause).
+
+    Writes metrics.jsonl, checkpoints/, drift.json / drift_best.json (+ params)
+    and reference_returns.json (when fitness is normalised). Only process 0
+    writes; every process runs the generation steps."""
+    run_dir = Path(run_dir)
+    main = jax.process_index() == 0
+    if discovery is None:
+        discovery = Discovery(config, resolve_references(config, run_dir), mesh)
+    state, start = discovery.init(), 0
+    if resume:
+        start, host_state = checkpoint.load_latest_checkpoint(run_dir, discovery.host_template())
+        state = discovery.to_device(host_state)
+        if main:
+            truncate_metrics(run_dir / "metrics.jsonl", start)
+    end = config.generations if stop_after is None else min(stop_after, config.generations)
+    logger = MetricsLogger(run_dir, config, active=main, resume=resume)
+    outcome = DiscoveryOutcome(run_dir, start)
+    bar = tqdm(total=config.generations, initial=start, unit="gen", disable=not (progress and main),
+               desc="discover (compiling)", dynamic_ncols=True)
+    try:
+        for generation in range(start + 1, end + 1):
+            tick = time.time()
+            state, info = discovery.step(state)
+            info = sharding.to_host({k: v for k, v in info.items() if k != "population"})
+            seconds = time.time() - tick
+            best = -float(sharding.to_host(state.es_state.best_fitness))
+            record: dict[str, Any] = {"generation": generation, **_summary(info["fitness"]),
+                                      "best_so_far": best, "sigma": discovery.sigma(state),
+                                      "nan_count": int(info["nan_count"]), "seconds": seconds}
+            returns = np.asarray(info["returns"], np.float64)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                record["env_return_mean"] = {
+                    e: float(np.nanmean(returns[:, i]))
+                    for i, e in enumerate(config.envs) if bool(info["env_mask"][i])}
+            if record["nan_count"]:
+                warnings.warn(f"generation {generation}: {record['nan_count']} member(s) had a "
+                              "NaN/inf fitness; ranked worst", stacklevel=2)
+            last = generation == end
+            if main and (generation % config.eval_every == 0 or last):
+                record["eval"] = discovery.evaluate(discovery.mean_params(state), generation)
+            logger.write(record)
+            outcome.history.append(record)
+            if main and (generation % config.checkpoint_every == 0 or last):
+                checkpoint.save_checkpoint(run_dir, generation, sharding.to_host(state),
+                                           keep=config.keep_checkpoints)
+                export_drifts(discovery, state, run_dir, generation, best)
+            bar.set_description("discover")
+            bar.set_postfix(best=f"{best:.3g}", mean=f"{record['fitness_mean']:.3g}")
+            bar.update(1)
+            outcome.generations = generation
+    finally:
+        bar.close()
+        logger.close()
+    outcome.state = sharding.to_host(state)
+    outcome.mean_params = discovery.mean_params(state)
+    outcome.best_fitness = -float(sharding.to_host(state.es_state.best_fitness))
+    return outcome

@@ -1,0 +1,101 @@
+"""Spreading the population over devices (and hosts) with `jax.sharding`.
+
+The population axis is named "pop". All devices of all processes form one 1-D
+mesh; ES state lives replicated, population members are split across devices,
+and each device trains its slice in a `shard_map` (no communication until the
+fitness values are gathered for `tell`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from discovery.config import DiscoveryError
+
+AXIS = "pop"
+
+
+def initialize_distributed(coordinator_address: str | None = None,
+                           num_processes: int | None = None,
+                           process_id: int | None = None) -> None:
+    """Join a multi-host run via `jax.distributed.initialize()`.
+
+    Without arguments JAX reads the cluster from the environment (SLURM, TPU,
+    `JAX_COORDINATOR_ADDRESS`/...). On CPU, cross-process collectives need gloo,
+    selected here before the backend starts."""
+    # Harmless on accelerators: it only picks the CPU backend's collectives.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator_address,
+                               num_processes=num_processes, process_id=process_id)
+
+
+def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D mesh over `devices` (default: every device of every process)."""
+    devices = list(jax.devices() if devices is None else devices)
+    return Mesh(np.array(devices), (AXIS,))
+
+
+def padded_size(population: int, num_devices: int, policy: str) -> int:
+    """The population size actually evaluated: a multiple of `num_devices`.
+
+    policy "pad" rounds up (the extra members are copies whose fitness is
+    discarded, a warning says how much compute that wastes); "refuse" raises."""
+    if population % num_devices == 0:
+        return population
+    padded = -(-population // num_devices) * num_devices
+    if policy == "refuse":
+        lower = population - population % num_devices
+        options = f"{lower} or {padded}" if lower > 0 else str(padded)
+        raise DiscoveryError(
+            f"population={population} does not divide over {num_devices} devices; use "
+            f"population={options}, or set population_padding=pad")
+    warnings.warn(f"population {population} padded to {padded} for {num_devices} devices "
+                  f"({padded - population} wasted training runs per generation)", stacklevel=2)
+    return padded
+
+
+def population_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (member) axis split over the mesh."""
+    return NamedSharding(mesh, PartitionSpec(AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def put_replicated(tree: Any, mesh: Mesh) -> Any:
+    """Host values -> global arrays replicated over `mesh`. Works with several
+    processes too (each process supplies its own devices' copies; the values
+    must be equal on every process, as they are for seeded or restored state)."""
+    sharding = replicated(mesh)
+
+    def put(leaf: Any) -> jax.Array:
+        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype,
+                                                                  jax.dtypes.prng_key):
+            data = np.asarray(jax.random.key_data(leaf))
+            return jax.random.wrap_key_data(put(data), impl=jax.random.key_impl(leaf))
+        value = np.asarray(leaf)
+        return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+    return jax.tree.map(put, tree)
+
+
+def to_host(tree: Any) -> Any:
+    """Fully replicated (or local) global arrays -> numpy, on every process."""
+
+    def get(leaf: Any) -> Any:
+        if isinstance(leaf, jax.Array):
+            if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+                return get(jax.random.key_data(leaf))
+            if not leaf.is_fully_addressable:
+                return np.asarray(leaf.addressable_data(0))
+            return np.asarray(leaf)
+        return leaf
+
+    return jax.tree.map(get, tree)

@@ -1,0 +1,162 @@
+"""`driftlab discover`: meta-learn an LPO drift with evolution strategies.
+
+    driftlab discover --preset cartpole-tiny [--set key=value ...] [--out DIR]
+    driftlab discover --resume RUN_DIR [--set generations=N]
+
+Presets are configs/discover/NAME.yaml. Their `inner:` mapping (and
+`inner_per_env: {env: {...}}`) is merged over each env's training preset;
+the resolved per-env settings are stored in the run's config.yaml, so a
+resumed run does not depend on presets that changed since.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from pathlib import Path
+from typing import Any
+
+# Settings a resumed run may change: they do not alter the ES trajectory.
+RESUMABLE = {"generations", "eval_every", "eval_seeds", "checkpoint_every", "keep_checkpoints",
+             "tensorboard", "wandb", "wandb_project", "heldout_envs"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("discover", help="meta-learn an LPO drift with evolution strategies",
+                       description="ES meta-training of a drift (LPO / TA-LPO) on one or more "
+                                   "envs; writes config.yaml, metrics.jsonl, checkpoints/, "
+                                   "drift.json (ES mean) and drift_best.json (best member).")
+    p.add_argument("--preset", help="a file stem of configs/discover/, e.g. cartpole-tiny")
+    p.add_argument("--config", help="YAML file of discovery settings merged over the preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set population=32 --set inner.num_envs=16")
+    p.add_argument("--out", help="run directory to create (default runs/discover-...)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.add_argument("--distributed", action="store_true",
+                   help="call jax.distributed.initialize() so several hosts share one population")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def list_presets() -> list[str]:
+    from driftlab.presets import CONFIG_DIR
+
+    return sorted(p.stem for p in (CONFIG_DIR / "discover").glob("*.yaml"))
+
+
+def preset_settings(name: str) -> dict[str, Any]:
+    """The raw mapping of configs/discover/<name>.yaml."""
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import CONFIG_DIR, load_yaml
+
+    path = CONFIG_DIR / "discover" / f"{name}.yaml"
+    if not path.is_file():
+        names = list_presets()
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise DriftlabError(f"unknown discovery preset {name!r}; {hint}"
+                            f"choose one of {', '.join(names)}")
+    return load_yaml(path)
+
+
+def resolve_discovery_settings(raw: dict[str, Any]) -> dict[str, Any]:
+    """Discovery settings with `train` filled in: each env's training preset,
+    then `inner`, then `inner_per_env[env]` (raw keys `inner*` are consumed)."""
+    from driftlab.presets import deep_merge
+    from driftlab.training import resolve_settings
+
+    raw = dict(raw)
+    inner = raw.pop("inner", None) or {}
+    per_env = raw.pop("inner_per_env", None) or {}
+    given = raw.pop("train", None) or {}
+    envs_ = raw.get("envs") or []
+    heldout = raw.get("heldout_envs") or []
+    envs_ = [envs_] if isinstance(envs_, str) else list(envs_)
+    heldout = [heldout] if isinstance(heldout, str) else list(heldout)
+    train = {}
+    for env_id in dict.fromkeys([*envs_, *heldout]):
+        overrides = deep_merge(inner, per_env.get(env_id) or {})
+        settings = resolve_settings(env_id, None, overrides)
+        train[env_id] = deep_merge(settings, given.get(env_id) or {})
+    raw["train"] = train
+    return raw
+
+
+def build_config(preset: str | None, config_file: str | None, overrides: dict[str, Any]):
+    """A validated DiscoveryConfig from preset + file + overrides."""
+    from discovery.config import DiscoveryConfig
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import deep_merge, load_yaml
+
+    if preset is None and config_file is None:
+        raise DriftlabError("give --preset NAME (e.g. cartpole-tiny), --config FILE or --resume "
+                            f"RUN_DIR; presets: {', '.join(list_presets())}")
+    raw = preset_settings(preset) if preset else {}
+    if config_file:
+        raw = deep_merge(raw, load_yaml(config_file))
+    raw = deep_merge(raw, overrides)
+    return DiscoveryConfig.from_dict(resolve_discovery_settings(raw))
+
+
+def resumed_config(run_dir: Path, overrides: dict[str, Any]):
+    from discovery.config import DiscoveryConfig
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import deep_merge, load_yaml
+
+    saved = load_yaml(run_dir / "config.yaml")
+    settings = saved.get("discovery")
+    if not isinstance(settings, dict):
+        raise DriftlabError(f"{run_dir}/config.yaml is not from `driftlab discover`; "
+                            "pass a discovery run directory to --resume")
+    refused = sorted(set(overrides) - RESUMABLE)
+    if refused:
+        raise DriftlabError(f"cannot change {', '.join(refused)} when resuming (it would change "
+                            f"the ES run); only {', '.join(sorted(RESUMABLE))} may change")
+    if "heldout_envs" in overrides:
+        extra = resolve_discovery_settings({"envs": [], "heldout_envs": overrides["heldout_envs"]})
+        settings = {**settings, "train": {**extra["train"], **settings["train"]}}
+    return DiscoveryConfig.from_dict(deep_merge(settings, overrides))
+
+
+def run(args: argparse.Namespace) -> int:
+    from discovery import sharding
+    from discovery.loop import run_discovery
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import parse_overrides
+    from driftlab.rundir import new_run_dir, write_yaml
+
+    if args.distributed:
+        sharding.initialize_distributed()
+    import jax
+
+    overrides = parse_overrides(args.overrides)
+    main = jax.process_index() == 0
+    if args.resume:
+        if args.preset or args.config or args.out:
+            raise DriftlabError("--resume takes the settings of the run directory; drop "
+                                "--preset/--config/--out (use --set generations=N to extend)")
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise DriftlabError(f"{run_dir} has no config.yaml; pass a discovery run directory")
+        config = resumed_config(run_dir, overrides)
+    else:
+        config = build_config(args.preset, args.config, overrides)
+        if main:
+            run_dir = new_run_dir(args.out, "discover", args.preset or "custom")
+        else:  # other hosts only need the path; process 0 creates it
+            run_dir = Path(args.out or "runs/discover-secondary")
+    if main:
+        write_yaml(run_dir / "config.yaml", {"command": "discover", "preset": args.preset,
+                                             "discovery": config.to_dict()})
+    outcome = run_discovery(config, run_dir, resume=bool(args.resume),
+                            progress=not args.no_progress)
+    if main:
+        last = outcome.history[-1] if outcome.history else {}
+        print(f"\n{outcome.generations} generations of {config.strategy} (population "
+              f"{config.population}) on {', '.join(config.envs)}")
+        print(f"best fitness so far: {outcome.best_fitness:.4g}; last generation mean "
+              f"{last.get('fitness_mean', float('nan')):.4g}")
+        for env_id, entry in (last.get("eval") or {}).items():
+            print(f"ES mean on {env_id}: {entry['return_mean']:.2f} +- {entry['return_std']:.2f}")
+        print(f"run directory: {run_dir} (train with: driftlab train --algo "
+              f"{'ta-lpo' if config.temporal else 'lpo'} --env ENV --drift {run_dir})")
+    return 0
