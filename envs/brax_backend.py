@@ -6,6 +6,9 @@ Brax's own training wrappers merge termination and time limits into one
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from typing import Any
 
 import jax
@@ -73,9 +76,13 @@ class BraxEnv(Environment):
         action_repeat: int = 1,
         **env_kwargs: Any,
     ):
-        from brax import envs as brax_envs
+        # Importing brax pulls in mujoco's MJX, which prints "Failed to import warp"
+        # (a GPU extra) to stdout, and brax warns it is unmaintained on every build.
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            from brax import envs as brax_envs
 
-        _patch_brax_fluid()
+            _patch_brax_fluid()
 
         supported = ONLY_BACKENDS.get(name, BRAX_BACKENDS)
         backend = backend or (DEFAULT_BACKEND if DEFAULT_BACKEND in supported else supported[0])
@@ -84,7 +91,9 @@ class BraxEnv(Environment):
                 f"Brax backend {backend!r} is not available for brax/{name}; "
                 f"choose one of {', '.join(supported)}"
             )
-        self._env = brax_envs.get_environment(name, backend=backend, **env_kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self._env = brax_envs.get_environment(name, backend=backend, **env_kwargs)
         self.env_id = f"brax/{name}"
         self.backend = backend
         self.action_repeat = int(action_repeat)
