@@ -21,20 +21,6 @@ from discovery.config import DiscoveryError
 AXIS = "pop"
 
 
-def initialize_distributed(coordinator_address: str | None = None,
-                           num_processes: int | None = None,
-                           process_id: int | None = None) -> None:
-    """Join a multi-host run via `jax.distributed.initialize()`.
-
-    Without arguments JAX reads the cluster from the environment (SLURM, TPU,
-    `JAX_COORDINATOR_ADDRESS`/...). On CPU, cross-process collectives need gloo,
-    selected here before the backend starts."""
-    # Harmless on accelerators: it only picks the CPU backend's collectives.
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes, process_id=process_id)
-
-
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A 1-D mesh over `devices` (default: every device of every process)."""
     devices = list(jax.devices() if devices is None else devices)

@@ -118,15 +118,16 @@ def resumed_config(run_dir: Path, overrides: dict[str, Any]):
 
 
 def run(args: argparse.Namespace) -> int:
-    from discovery import sharding
+    if args.distributed:  # first: nothing may touch a JAX backend before this
+        from discovery.distributed import initialize_distributed
+
+        initialize_distributed()
+    import jax
+
     from discovery.loop import run_discovery
     from driftlab.errors import DriftlabError
     from driftlab.presets import parse_overrides
     from driftlab.rundir import new_run_dir, write_yaml
-
-    if args.distributed:
-        sharding.initialize_distributed()
-    import jax
 
     overrides = parse_overrides(args.overrides)
     main = jax.process_index() == 0

@@ -1,0 +1,136 @@
+"""Fast checks of the discovery pieces: fitness arithmetic, NaN handling,
+strategies by name, checkpoints, padding and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from discovery import checkpoint, fitness
+from discovery.config import DiscoveryConfig, DiscoveryError
+from discovery.sharding import padded_size
+from discovery.strategy import make_strategy
+from driftlab.cli import main
+
+TRAIN = {"gymnax/CartPole-v1": {"total_timesteps": 1024, "num_envs": 4, "num_steps": 32}}
+
+
+def make_config(**changes) -> DiscoveryConfig:
+    return DiscoveryConfig.from_dict({"envs": ["gymnax/CartPole-v1"], "train": TRAIN, **changes})
+
+
+def test_multi_env_fitness_is_mean_of_normalised_returns():
+    returns = jnp.array([[50.0, 100.0, 10.0],
+                         [25.0, 300.0, 20.0]])  # (members, envs)
+    refs = jnp.array([50.0, 200.0, 10.0])
+    got = fitness.combine_env_returns(returns, refs)
+    # member 0: (1 + 0.5 + 1) / 3; member 1: (0.5 + 1.5 + 2) / 3
+    np.testing.assert_allclose(got, [2.5 / 3, 4.0 / 3], rtol=1e-6)
+    # a sampled subset averages only the selected envs; an unselected NaN is ignored
+    masked = fitness.combine_env_returns(returns.at[:, 1].set(jnp.nan), refs,
+                                         jnp.array([True, False, True]))
+    np.testing.assert_allclose(masked, [1.0, 1.25], rtol=1e-6)
+
+
+def test_final_return_is_mean_of_last_updates():
+    curve = jnp.array([jnp.nan, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0])
+    assert float(fitness.final_return(curve, 0.2)) == pytest.approx(9.0)
+    assert np.isnan(float(fitness.final_return(jnp.full((10,), jnp.nan), 0.2)))
+
+
+def test_nan_and_inf_rank_strictly_worst_and_are_counted():
+    raw = jnp.array([3.0, jnp.nan, -2.0, jnp.inf, 5.0, -jnp.inf])
+    cleaned, count = fitness.clean_fitness(raw)
+    cleaned = np.asarray(cleaned)
+    assert int(count) == 3
+    assert np.all(np.isfinite(cleaned))
+    finite_min = -2.0
+    assert np.all(cleaned[[1, 3, 5]] < finite_min)
+    np.testing.assert_array_equal(cleaned[[0, 2, 4]], [3.0, -2.0, 5.0])
+    all_bad, count = fitness.clean_fitness(jnp.full((4,), jnp.nan))
+    assert int(count) == 4 and np.all(np.asarray(all_bad) == 0.0)
+
+
+def test_common_random_numbers_share_keys():
+    key = jax.random.key(0)
+    shared = jax.random.key_data(fitness.rollout_keys(key, 4, 2, common=True))
+    own = jax.random.key_data(fitness.rollout_keys(key, 4, 2, common=False))
+    assert shared.shape[:2] == own.shape[:2] == (4, 2)
+    assert np.all(shared == shared[:1])
+    assert not np.all(own == own[:1])
+
+
+@pytest.mark.parametrize("name", ["Open_ES", "CMA_ES", "SNES"])
+def test_strategies_by_name_improve_a_quadratic(name):
+    """Each strategy, set up by name, lowers a quadratic's loss (higher-is-better
+    fitness -sum(x-1)^2, negated for evosax) within 40 generations."""
+    solution = {"w": jnp.zeros((6,))}
+    config = make_config(strategy=name, population=16, sigma=0.3, lr=0.1, lr_decay=1.0,
+                         sigma_decay=1.0)
+    es, params = make_strategy(config, solution)
+    state = es.init(jax.random.key(0), solution, params)
+
+    def loss(x):
+        return jnp.sum((x["w"] - 1.0) ** 2, axis=-1)
+
+    start = float(loss(es.get_mean(state)))
+    for g in range(40):
+        k_ask, k_tell = jax.random.split(jax.random.key(g + 1))
+        pop, state = es.ask(k_ask, state, params)
+        state, _ = es.tell(k_tell, pop, loss(pop), state, params)  # minimised
+    end = float(loss(es.get_mean(state)))
+    assert end < 0.5 * start, (name, start, end)
+
+
+@pytest.mark.parametrize("changes, fix", [
+    ({"strategy": "OpenES"}, "did you mean Open_ES"),
+    ({"population": 7}, "population=8"),
+    ({"envs": []}, "env list is empty"),
+    ({"fitness_shaping": "rank"}, "centered_rank"),
+    ({"populaton": 8}, "did you mean 'population'"),
+])
+def test_bad_settings_name_the_fix(changes, fix):
+    with pytest.raises(DiscoveryError, match=fix):
+        make_config(**changes)
+
+
+@pytest.mark.parametrize("argv, fix", [
+    (["--preset", "cartpol-tiny"], "did you mean cartpole-tiny"),
+    (["--preset", "cartpole-tiny", "--set", "strategy=CMAES"], "did you mean CMA_ES"),
+    (["--preset", "cartpole-tiny", "--set", "population=9"], "population=10"),
+    (["--preset", "cartpole-tiny", "--set", "envs=[]"], "env list is empty"),
+])
+def test_cli_bad_input_is_one_line(argv, fix, capsys, tmp_path):
+    assert main(["discover", *argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fix in err, err
+
+
+def test_padding_or_refusal():
+    assert padded_size(16, 4, "refuse") == 16
+    with pytest.warns(UserWarning, match="padded to 8"):
+        assert padded_size(6, 4, "pad") == 8
+    with pytest.raises(DiscoveryError, match="population=4 or 8"):
+        padded_size(6, 4, "refuse")
+
+
+def test_corrupt_latest_checkpoint_falls_back(tmp_path):
+    template = {"a": np.zeros((3,), np.float32), "n": np.int32(0)}
+    checkpoint.save_checkpoint(tmp_path, 1, {"a": np.arange(3, dtype=np.float32),
+                                             "n": np.int32(1)})
+    latest = checkpoint.save_checkpoint(tmp_path, 2, {"a": np.ones(3, np.float32),
+                                                      "n": np.int32(2)})
+    assert checkpoint.load_latest_checkpoint(tmp_path, template)[0] == 2
+    blob = bytearray(latest.read_bytes())
+    blob[-3] ^= 0xFF  # flip bits in the payload
+    latest.write_bytes(bytes(blob))
+    with pytest.warns(UserWarning, match="gen_000002.ckpt is unusable"):
+        generation, state = checkpoint.load_latest_checkpoint(tmp_path, template)
+    assert generation == 1
+    np.testing.assert_array_equal(state["a"], [0.0, 1.0, 2.0])
+    checkpoint.list_checkpoints(tmp_path)[0].write_bytes(b"garbage")
+    with pytest.raises(checkpoint.CheckpointError, match="every checkpoint"):
+        with pytest.warns(UserWarning):
+            checkpoint.load_latest_checkpoint(tmp_path, template)
