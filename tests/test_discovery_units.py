@@ -134,3 +134,13 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="every checkpoint"):
         with pytest.warns(UserWarning):
             checkpoint.load_latest_checkpoint(tmp_path, template)
+
+
+@pytest.mark.parametrize("temporal, ppo_init", [(False, False), (True, True)])
+def test_drift_variant_chosen_in_config(temporal, ppo_init):
+    from discovery.loop import Discovery
+
+    disc = Discovery(make_config(drift={"temporal": temporal, "ppo_init": ppo_init}))
+    assert disc.drift.spec["temporal"] is temporal and disc.drift.spec["ppo_init"] is ppo_init
+    assert disc.init_params["w_in"].shape == (16 if temporal else 8, 128)
+    assert float(jnp.abs(disc.init_params["w_in"]).sum()) == 0.0  # ES starts at zero
