@@ -95,7 +95,7 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
         algo = str(summary.get("algo") or config.get("algo") or path.name)
         label = algo
         if config.get("drift_file"):
-            label = f"{algo} ({Path(str(config['drift_file'])).parent.name or 'drift'})"
+            label = f"{algo} ({_drift_name(Path(str(config['drift_file'])))})"
         steps, returns = _read_metrics(metrics_path)
         if returns.size == 0:
             raise AnalysisError(f"{metrics_path} has no complete updates; let the run finish")
@@ -111,6 +111,14 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
         else:
             groups[key] = RunGroup(env, label, steps, returns, [str(path)])
     return sorted(groups.values(), key=lambda g: (g.env, g.label))
+
+
+def _drift_name(path: Path) -> str:
+    """Name a learned drift by its run directory (`--drift RUN_DIR` or
+    `RUN_DIR/drift.json`), or by the file stem for other drift files."""
+    if path.suffix != ".json":
+        return path.name or "drift"
+    return (path.parent.name or "drift") if path.stem == "drift" else path.stem
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -23,6 +23,7 @@ OPTIONAL_COMMANDS = {
     "distill": "driftlab.distill_command",
     "compare": "driftlab.compare_command",
     "quickstart": "driftlab.quickstart_command",
+    "experiment": "driftlab.experiment_command",
 }
 
 

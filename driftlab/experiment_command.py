@@ -1,0 +1,98 @@
+"""`driftlab experiment NAME [--smoke]`: reproduce a published study.
+
+A recipe (configs/experiments/NAME.yaml) names discovery variants (a discovery
+preset plus overrides), evaluation envs, baselines and seeds. The command runs
+each discovery, then trains every learned drift and every baseline on every
+evaluation env, then compares them: all through the ordinary CLI verbs, each
+writing its own run directory under one experiment folder. `--smoke` swaps in
+the recipe's toy budgets so the whole pipeline runs on a CPU in minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from driftlab.presets import CONFIG_DIR
+
+    names = sorted(p.stem for p in (CONFIG_DIR / "experiments").glob("*.yaml"))
+    p = sub.add_parser("experiment", help="reproduce a published study (see configs/experiments)",
+                       description="Recipes: " + ", ".join(names))
+    p.add_argument("name", help="recipe name: " + ", ".join(names))
+    p.add_argument("--smoke", action="store_true", help="toy budgets that run on a CPU")
+    p.add_argument("--out", help="experiment directory (default runs/experiment-...)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def load_recipe(name: str) -> dict[str, Any]:
+    import difflib
+
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import CONFIG_DIR, load_yaml
+
+    path = CONFIG_DIR / "experiments" / f"{name}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise DriftlabError(f"unknown experiment {name!r}; {hint}choose one of {', '.join(names)}")
+    return load_yaml(path)
+
+
+def _sets(mapping: dict[str, Any]) -> list[str]:
+    import json
+
+    out: list[str] = []
+    for key, value in mapping.items():
+        out += ["--set", f"{key}={json.dumps(value)}"]
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from driftlab.cli import main as cli
+    from driftlab.errors import DriftlabError
+    from driftlab.rundir import new_run_dir
+
+    recipe = load_recipe(args.name)
+    smoke = recipe.get("smoke", {}) if args.smoke else {}
+    evaluate = recipe["evaluate"]
+    eval_envs = smoke.get("envs", evaluate["envs"])
+    seeds = smoke.get("seeds", evaluate["seeds"])
+    root = new_run_dir(args.out, "experiment", args.name + ("-smoke" if args.smoke else ""))
+    quiet = ["--no-progress"] if args.no_progress else []
+    print(f"{recipe['description']}\nfull scale: {recipe['wall_clock']} ({recipe['devices']})"
+          + ("\n--smoke: toy budgets, numbers are not meaningful" if args.smoke else ""))
+
+    def call(*argv: Any) -> None:
+        code = cli([str(a) for a in argv])
+        if code != 0:
+            raise DriftlabError(f"experiment stage `driftlab {argv[0]}` failed (exit {code})")
+
+    learned: dict[str, Path] = {}
+    for variant, spec in recipe["variants"].items():
+        out = root / f"discover-{variant}"
+        print(f"\n=== discover {variant} ({spec['preset']}) ===", flush=True)
+        call("discover", "--preset", spec["preset"], "--out", out,
+             *_sets({**spec.get("set", {}), **smoke.get("discover", {})}), *quiet)
+        learned[variant] = out
+
+    train_sets = _sets(smoke.get("train", {}))
+    timesteps = ["--timesteps", smoke["timesteps"]] if "timesteps" in smoke else []
+    runs: list[Path] = []
+    for env_id in eval_envs:
+        jobs = [(algo, []) for algo in evaluate["algos"]]
+        jobs += [(variant, ["--drift", path]) for variant, path in learned.items()]
+        for label, drift in jobs:
+            algo = "lpo" if drift else label
+            out = root / f"train-{label}-{env_id.replace('/', '_')}"
+            print(f"\n=== train {label} on {env_id} ===", flush=True)
+            call("train", "--algo", algo, "--env", env_id, "--seeds", seeds, "--out", out,
+                 *drift, *timesteps, *train_sets, *quiet)
+            runs.append(out)
+    print("\n=== compare ===", flush=True)
+    call("compare", *runs, "--out", root / "compare")
+    print(f"\nexperiment directory: {root}")
+    return 0

@@ -1,0 +1,158 @@
+"""`driftlab quickstart`: the whole loop on a CPU in minutes.
+
+discover (cartpole-tiny) -> inspect -> distill -> train PPO, DPO, the learned
+LPO and the distilled formula on a held-out env -> compare. Each stage is the
+ordinary CLI verb writing its own run directory under one quickstart folder;
+`--resume DIR` skips the stages whose outputs are complete and resumes the
+discovery from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+ALGOS = ("ppo", "dpo", "lpo", "distilled")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("quickstart", help="discover, inspect, distill, train and compare, on CPU",
+                       description="A small end-to-end run: discover a drift on cartpole-tiny, "
+                                   "inspect and distill it, then train PPO, DPO, the learned "
+                                   "LPO and the distilled formula on a held-out env and print "
+                                   "a comparison table.")
+    p.add_argument("--out", help="quickstart directory (default runs/quickstart-<time>)")
+    p.add_argument("--resume", metavar="DIR", help="finish an interrupted quickstart in DIR")
+    p.add_argument("--env", default="gymnax/Acrobot-v1",
+                   help="held-out env for the final comparison (default gymnax/Acrobot-v1)")
+    p.add_argument("--seeds", type=int, default=4, help="seeds per algorithm (default 4)")
+    p.add_argument("--timesteps", type=float, default=2e5,
+                   help="env steps per seed in the comparison (default 2e5)")
+    p.add_argument("--generations", type=int, help="ES generations (default: the preset's)")
+    p.add_argument("--tiny", action="store_true",
+                   help="a reduced budget for tests: 2 generations, population 8, 2 seeds, "
+                        "2e4 steps, small symbolic search")
+
+
+def _stage(title: str) -> None:
+    print(f"\n=== {title} ===", flush=True)
+
+
+def _done(path: Path, marker: str) -> bool:
+    return (path / marker).is_file()
+
+
+def run(args: argparse.Namespace) -> int:
+    from driftlab.cli import main as cli
+    from driftlab.errors import DriftlabError
+    from driftlab.rundir import new_run_dir
+
+    if args.resume:
+        root = Path(args.resume)
+        if not (root / "quickstart.json").is_file():
+            raise DriftlabError(f"{root} is not a quickstart directory (no quickstart.json)")
+        saved = json.loads((root / "quickstart.json").read_text())
+        for key in ("env", "seeds", "timesteps", "generations", "tiny"):
+            setattr(args, key, saved[key])
+    else:
+        root = new_run_dir(args.out, "quickstart", "cartpole-tiny")
+        (root / "quickstart.json").write_text(json.dumps(
+            {k: getattr(args, k) for k in ("env", "seeds", "timesteps", "generations", "tiny")}))
+    seeds, timesteps = (2, 2e4) if args.tiny else (args.seeds, args.timesteps)
+    started = time.time()
+
+    def call(*argv: str) -> None:
+        code = cli([str(a) for a in argv])
+        if code != 0:
+            raise DriftlabError(f"quickstart stage `driftlab {argv[0]}` failed (exit {code}); "
+                                f"fix it, then continue with --resume {root}")
+
+    discover = root / "discover"
+    _stage("1/5 discover a drift with OpenES on cartpole-tiny")
+    extra = ["--set", "population=8", "--set", "generations=2", "--set", "eval_seeds=2"] \
+        if args.tiny else []
+    if args.generations:
+        extra += ["--set", f"generations={args.generations}"]
+    if (discover / "config.yaml").is_file():
+        finished = _done(discover, "drift.json") and _resumable_done(discover)
+        if not finished:
+            call("discover", "--resume", discover, *_resume_sets(extra))
+        else:
+            print(f"already done: {discover}")
+    else:
+        call("discover", "--preset", "cartpole-tiny", "--out", discover, *extra)
+
+    inspect = root / "inspect"
+    _stage("2/5 inspect: drift surfaces and the Mirror-Learning conditions")
+    if not _done(inspect, "conditions.json"):
+        _clear(inspect)
+        call("inspect", discover, "--compare", "ppo", "dpo", "--out", inspect)
+    else:
+        print(f"already done: {inspect}")
+
+    distill = root / "distill"
+    _stage("3/5 distill the learned drift into a closed-form formula")
+    if not _done(distill, "drift.json"):
+        _clear(distill)
+        small = ["--population", "300", "--generations", "5", "--points", "31"] \
+            if args.tiny else ["--population", "500", "--generations", "10"]
+        call("distill", discover, "--out", distill, *small)
+    else:
+        print(f"already done: {distill}")
+
+    _stage(f"4/5 train PPO, DPO, learned LPO and distilled on held-out {args.env}")
+    runs = []
+    for algo in ALGOS:
+        out = root / f"train-{algo}"
+        runs.append(out)
+        if _done(out, "summary.json"):
+            print(f"already done: {out}")
+            continue
+        _clear(out)
+        drift = {"lpo": ["--drift", discover], "distilled": ["--drift", distill]}.get(algo, [])
+        call("train", "--algo", algo, "--env", args.env, "--seeds", seeds,
+             "--timesteps", int(timesteps), "--out", out, *drift)
+
+    _stage("5/5 compare")
+    compare = root / "compare"
+    _clear(compare)
+    call("compare", *runs, "--out", compare)
+    minutes = (time.time() - started) / 60
+    print(f"\nquickstart finished in {minutes:.1f} min. Artefacts under {root}:")
+    for name, path in [("learned drift", discover / "drift.json"),
+                       ("discovery metrics", discover / "metrics.jsonl"),
+                       ("drift surfaces", inspect), ("condition report", inspect / "conditions.json"),
+                       ("distilled formula", distill / "drift.json"),
+                       ("training runs", root / "train-*"), ("comparison", compare)]:
+        print(f"  {name:18s} {path}")
+    return 0
+
+
+def _resumable_done(discover: Path) -> bool:
+    """A discovery whose metrics reach its configured number of generations."""
+    from driftlab.presets import load_yaml
+    from driftlab.rundir import read_jsonl
+
+    target = load_yaml(discover / "config.yaml").get("discovery", {}).get("generations")
+    records = read_jsonl(discover / "metrics.jsonl") if (discover / "metrics.jsonl").is_file() else []
+    return bool(records) and records[-1].get("generation") == target
+
+
+def _resume_sets(extra: list[str]) -> list[str]:
+    """Only `generations` may change on resume; the rest is in the run's config."""
+    pairs = [extra[i + 1] for i in range(0, len(extra), 2) if extra[i] == "--set"]
+    out: list[str] = []
+    for pair in pairs:
+        if pair.startswith(("generations=", "eval_seeds=")):
+            out += ["--set", pair]
+    return out
+
+
+def _clear(path: Path) -> None:
+    """Remove a stage's partial output so the stage can be redone."""
+    import shutil
+
+    if path.exists():
+        shutil.rmtree(path)
