@@ -75,7 +75,7 @@ class TrainConfig:
 
     # ---- construction ----
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from a flat dict (YAML preset plus overrides); hyperparameters
         may be given flat or under `hyperparams:`. Unknown keys are errors."""
         values = dict(values)
@@ -112,7 +112,7 @@ class TrainConfig:
         out["hyperparams"] = {k: float(getattr(self.hyperparams, k)) for k in HYPERPARAM_NAMES}
         return out
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         merged = self.to_dict()
         merged.update(changes)
         return TrainConfig.from_dict(merged)

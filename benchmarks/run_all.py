@@ -9,7 +9,7 @@ import argparse
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="pass --quick to each benchmark")
     parser.add_argument("--out", default=str(HERE / "results" / "summary.json"))
     args = parser.parse_args()
-    summary = {"date": datetime.now(timezone.utc).isoformat(), "benchmarks": {}}
+    summary = {"date": datetime.now(UTC).isoformat(), "benchmarks": {}}
     for name in BENCHMARKS:
         script = HERE / f"{name}.py"
         if not script.exists():

@@ -17,7 +17,7 @@ import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +131,7 @@ def main() -> None:
                                                  / one["train_steps_per_second"])
     import jax
 
-    summary = {"benchmark": "throughput", "date": datetime.now(timezone.utc).isoformat(),
+    summary = {"benchmark": "throughput", "date": datetime.now(UTC).isoformat(),
                "machine": {"platform": platform.platform(), "processor": platform.machine(),
                            "cpus": __import__("os").cpu_count(), "jax": jax.__version__,
                            "backend": jax.default_backend()},

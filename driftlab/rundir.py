@@ -68,7 +68,7 @@ class JsonlWriter:
     def close(self) -> None:
         self._handle.close()
 
-    def __enter__(self) -> "JsonlWriter":
+    def __enter__(self) -> JsonlWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -31,7 +31,7 @@ class Box:
     shape: tuple[int, ...]
 
     @classmethod
-    def uniform(cls, low: float, high: float, shape: tuple[int, ...]) -> "Box":
+    def uniform(cls, low: float, high: float, shape: tuple[int, ...]) -> Box:
         size = 1
         for dim in shape:
             size *= dim

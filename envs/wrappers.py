@@ -94,10 +94,10 @@ class RunningMeanStd:
     count: jax.Array
 
     @classmethod
-    def zeros(cls, shape: tuple[int, ...]) -> "RunningMeanStd":
+    def zeros(cls, shape: tuple[int, ...]) -> RunningMeanStd:
         return cls(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4))
 
-    def update(self, batch: jax.Array) -> "RunningMeanStd":
+    def update(self, batch: jax.Array) -> RunningMeanStd:
         batch_mean, batch_var = batch.mean(axis=0), batch.var(axis=0)
         batch_count = batch.shape[0]
         delta = batch_mean - self.mean

@@ -82,7 +82,7 @@ def test_drift_conditions_on_dense_grid(label, options, params):
         assert bool(jnp.all(values >= 0)), f"{label}: negative drift"
         at_one = drift.on_grid(params, jnp.ones_like(ADVANTAGES), ADVANTAGES, progress)
         assert float(jnp.max(jnp.abs(at_one))) == 0.0, f"{label}: D(1, A) != 0"
-        d_dr = jax.vmap(jax.grad(lambda r, a: drift.on_grid(params, r, a, progress)))(
+        d_dr = jax.vmap(jax.grad(lambda r, a, p=progress: drift.on_grid(params, r, a, p)))(
             jnp.ones_like(ADVANTAGES), ADVANTAGES)
         assert float(jnp.max(jnp.abs(d_dr))) == 0.0, f"{label}: dD/dr(1, A) != 0"
 

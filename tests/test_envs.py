@@ -12,8 +12,9 @@ from envs.brax_backend import BRAX_NAMES
 from envs.gymnax_backend import GYMNAX_IDS
 
 
-def rollout(env, steps: int, key=jax.random.key(0), action_fn=None):
+def rollout(env, steps: int, key=None, action_fn=None):
     """Random-action rollout of a (vectorised) env; stacked outputs of `step`."""
+    key = jax.random.key(0) if key is None else key
     obs, state = env.reset(key)
     sample = action_fn or env.action_space.sample
     num = obs.shape[0]
