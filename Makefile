@@ -19,7 +19,7 @@ quickstart: $(STAMP)
 	$(BIN)/driftlab quickstart
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
