@@ -7,7 +7,8 @@ drift plugs into.
 `Trainer.train(key, drift_params, hparams)` is pure: jit it, vmap it over keys,
 drift parameters and hyperparameters. `init` / `run` expose the same loop in
 chunks so a caller can show progress or checkpoint between jitted pieces;
-chunked and unchunked runs give identical numbers.
+chunked and unchunked runs agree to float rounding (they are different XLA
+programs); the same program with the same key is bitwise reproducible.
 """
 
 from __future__ import annotations

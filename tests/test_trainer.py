@@ -81,8 +81,12 @@ def test_chunked_run_equals_one_scan():
     state, first = jax.jit(lambda s: trainer.run(s, params, None, 3))(state)
     state, second = jax.jit(lambda s: trainer.run(s, params, None, 2))(state)
     chunked = {k: jnp.concatenate([first[k], second[k]]) for k in first}
-    assert_trees_equal(whole.metrics, chunked)
-    assert_trees_equal(whole.params, state.params)
+    # Scans of 3 + 2 updates and one of 5 are different XLA programs, whose fusions may
+    # round differently (seen: 1e-7 absolute on a fresh compile cache); the same
+    # program is bitwise reproducible (test_same_seed_same_result_bitwise).
+    for whole_leaf, chunk_leaf in zip(jax.tree.leaves((whole.metrics, whole.params)),
+                                      jax.tree.leaves((chunked, state.params)), strict=True):
+        np.testing.assert_allclose(chunk_leaf, whole_leaf, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("env_id, continuous", [("gymnax/Pendulum-v1", "clip"),
