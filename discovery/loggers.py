@@ -8,21 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from algorithms.storage import to_builtin
 from discovery.config import DiscoveryConfig, DiscoveryError
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly copy (numpy -> Python); non-finite floats stay floats."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        array = np.asarray(value)
-        return array.item() if array.ndim == 0 else array.tolist()
-    return value
 
 
 def _flat_scalars(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -87,7 +74,7 @@ class MetricsLogger:
     def write(self, record: dict[str, Any]) -> None:
         if not self.active:
             return
-        record = _plain(record)
+        record = to_builtin(record)
         self._handle.write(json.dumps(record) + "\n")
         self._handle.flush()
         step = int(record.get("generation", 0))

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
-from algorithms.storage import atomic_write_bytes
+from algorithms.storage import atomic_write_bytes, to_builtin
 from driftlab.errors import DriftlabError
 
 
@@ -35,21 +33,6 @@ def read_json(path: str | Path) -> Any:
         raise DriftlabError(f"{path} does not exist; check the path") from None
     except json.JSONDecodeError as err:
         raise DriftlabError(f"{path} is not valid JSON ({err}); the file is corrupt or not a driftlab file") from None
-
-
-def to_builtin(value: Any) -> Any:
-    """JSON/YAML-friendly copy: arrays to lists, numpy scalars to floats,
-    non-finite floats kept as floats (JSON writes NaN)."""
-    if isinstance(value, dict):
-        return {str(k): to_builtin(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_builtin(v) for v in value]
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
-        array = np.asarray(value)
-        return array.item() if array.ndim == 0 else array.tolist()
-    if isinstance(value, float) and math.isinf(value):
-        return value
-    return value
 
 
 class JsonlWriter:
