@@ -16,6 +16,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import serialization
 
 from algorithms.drifts import Drift, make_drift
@@ -35,9 +36,8 @@ def save_drift(directory: str | Path, drift: Drift, params: Any, name: str = "dr
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     params_file = f"{name}.params.msgpack"
-    params = jax.tree.map(lambda x: jnp.asarray(x), params)
-    atomic_write_bytes(directory / params_file, serialization.msgpack_serialize(
-        jax.tree.map(lambda x: jax.device_get(x), params)))
+    host_params = jax.tree.map(np.asarray, jax.device_get(params))
+    atomic_write_bytes(directory / params_file, serialization.msgpack_serialize(host_params))
     spec = {**drift.spec, **(metadata or {}), "params_file": params_file}
     atomic_write_bytes(directory / f"{name}.json", (json.dumps(spec, indent=2) + "\n").encode())
     return directory / f"{name}.json"

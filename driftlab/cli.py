@@ -49,6 +49,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     return parser, modules
 
 
+def run_stage(argv: list[object], hint: str = "") -> None:
+    """Run one verb in-process (for commands that chain verbs); a non-zero
+    exit becomes a DriftlabError naming the stage, plus `hint`."""
+    from driftlab.errors import DriftlabError
+
+    code = main([str(a) for a in argv])
+    if code != 0:
+        raise DriftlabError(f"stage `driftlab {argv[0]}` failed (exit {code}){hint}")
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser, modules = build_parser()

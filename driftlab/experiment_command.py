@@ -52,8 +52,7 @@ def _sets(mapping: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from driftlab.cli import main as cli
-    from driftlab.errors import DriftlabError
+    from driftlab.cli import run_stage
     from driftlab.rundir import new_run_dir
 
     recipe = load_recipe(args.name)
@@ -67,9 +66,7 @@ def run(args: argparse.Namespace) -> int:
           + ("\n--smoke: toy budgets, numbers are not meaningful" if args.smoke else ""))
 
     def call(*argv: Any) -> None:
-        code = cli([str(a) for a in argv])
-        if code != 0:
-            raise DriftlabError(f"experiment stage `driftlab {argv[0]}` failed (exit {code})")
+        run_stage(list(argv))
 
     learned: dict[str, Path] = {}
     for variant, spec in recipe["variants"].items():

@@ -45,7 +45,7 @@ def _done(path: Path, marker: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from driftlab.cli import main as cli
+    from driftlab.cli import run_stage
     from driftlab.errors import DriftlabError
     from driftlab.rundir import new_run_dir
 
@@ -63,11 +63,8 @@ def run(args: argparse.Namespace) -> int:
     seeds, timesteps = (2, 2e4) if args.tiny else (args.seeds, args.timesteps)
     started = time.time()
 
-    def call(*argv: str) -> None:
-        code = cli([str(a) for a in argv])
-        if code != 0:
-            raise DriftlabError(f"quickstart stage `driftlab {argv[0]}` failed (exit {code}); "
-                                f"fix it, then continue with --resume {root}")
+    def call(*argv: object) -> None:
+        run_stage(list(argv), f"; fix it, then continue with --resume {root}")
 
     discover = root / "discover"
     _stage("1/5 discover a drift with OpenES on cartpole-tiny")

@@ -23,9 +23,6 @@ from driftlab.errors import DriftlabError
 from driftlab.presets import deep_merge, load_yaml, train_preset
 from driftlab.rundir import JsonlWriter, new_run_dir, write_json, write_yaml
 
-# Keys of a training settings dict that are not TrainConfig fields.
-_NON_CONFIG_KEYS = ("drift",)
-
 
 @dataclass
 class TrainOutcome:
@@ -69,8 +66,8 @@ def resolve_drift(algo: str, drift_path: str | None, options: dict[str, Any]) ->
 def build(env_id: str, algo: str, settings: dict[str, Any], drift_path: str | None = None):
     """(env, config, drift, drift_params) from resolved settings."""
     settings = dict(settings)
-    drift_options = settings.pop("drift", None) or {}
-    config = TrainConfig.from_dict({k: v for k, v in settings.items() if k not in _NON_CONFIG_KEYS})
+    drift_options = settings.pop("drift", None) or {}  # the only non-TrainConfig key
+    config = TrainConfig.from_dict(settings)
     env = envs.make(env_id, **config.env_options)
     drift, params = resolve_drift(algo, drift_path, drift_options)
     return env, config, drift, params
