@@ -220,11 +220,16 @@ class Trainer:
         truncated episode is cut like a terminated one, but its reward gets
         gamma * V(pre-reset observation) added, so a time limit does not look
         like a terminal state to the critic."""
-        steps = traj.obs.shape[0]
-        all_obs = jnp.concatenate([traj.obs, last_obs[None], traj.final_obs], 0)
-        all_values = critic(params, all_obs)
+        steps, num_envs = traj.truncated.shape
+        # Time limits come at least max_episode_steps apart, so an env is truncated at
+        # most `cuts` times per rollout: the critic sees only those final observations
+        # (evaluating all num_steps x num_envs of them cost ~8% of PPO's time on CartPole).
+        cuts = min(steps, -(-steps // max(1, self.env.max_episode_steps)))
+        when = jnp.argsort(~traj.truncated, axis=0, stable=True)[:cuts]  # (cuts, num_envs)
+        final_obs = jnp.take_along_axis(traj.final_obs, when[..., None], axis=0)
+        all_values = critic(params, jnp.concatenate([traj.obs, last_obs[None], final_obs], 0))
         values, next_value = all_values[:steps], all_values[1:steps + 1]
-        final_value = all_values[steps + 1:]
+        final_value = jnp.zeros_like(values).at[when, jnp.arange(num_envs)].set(all_values[steps + 1:])
         reward = traj.reward + hp.gamma * final_value * traj.truncated
         done = (traj.terminated | traj.truncated).astype(jnp.float32)
         delta = reward + hp.gamma * next_value * (1.0 - done) - values

@@ -2,9 +2,11 @@
 
 For each case: raw vectorised env steps/s with random actions, PPO training
 steps/s with the preset settings, their ratio, compile time and peak memory,
-for 1 seed and for 8 seeds vmapped. Each measurement runs in its own process
-(clean peak-memory figure, no cache effects between cases). Ratios measured in
-one run are the figures to compare across machines.
+for 1 seed and for 8 seeds vmapped. For the gymnax cases also the trainer
+against a straightforward single-file PPO (`reference_ppo.py`, same settings),
+timed in turn in one process. Each measurement runs in its own process (clean
+peak-memory figure, no cache effects between cases). Ratios measured in one
+run are the figures to compare across machines.
 
     python benchmarks/throughput.py [--out benchmarks/results/throughput.json] [--quick]
 """
@@ -42,7 +44,6 @@ def measure(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
 
     sys.path.insert(0, str(ROOT))
     import envs
-    from algorithms import Trainer
     from driftlab.training import build, resolve_settings
 
     settings = resolve_settings(env_id, overrides=CASES[env_id]["settings"], timesteps=timesteps)
@@ -66,9 +67,11 @@ def measure(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
         fn = jax.jit(jax.vmap(one_seed))
         args = (keys,)
     else:
-        trainer = Trainer(env, config, drift)
-        fn = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))
-        args = (keys, drift_params)
+        fn = trainer_fn(env, config, drift, drift_params, seeds)
+        args = (keys,)
+    if mode == "pair":
+        return measure_against_reference(env_id, config, trainer_fn(env, config, drift, drift_params, seeds),
+                                         keys)
     start = time.perf_counter()
     compiled = fn.lower(*args).compile()
     compile_s = time.perf_counter() - start
@@ -81,6 +84,44 @@ def measure(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
             "num_steps": config.num_steps, "steps": steps, "seconds": run_s,
             "steps_per_second": steps / run_s, "compile_seconds": compile_s,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def trainer_fn(env, config, drift, drift_params, seeds: int):
+    """jit(vmap(train)) over seed keys, returning the per-update returns."""
+    import jax
+
+    from algorithms import Trainer
+
+    trainer = Trainer(env, config, drift)
+    return jax.jit(jax.vmap(lambda key: trainer.train(key, drift_params).metrics["episode_return"]))
+
+
+def measure_against_reference(env_id: str, config, train_fn, keys, rounds: int = 3) -> dict:
+    """driftlab's trainer and the single-file reference PPO (same settings), timed in
+    turn A B A B ... in one process; medians and their ratio."""
+    import jax
+
+    from benchmarks.reference_ppo import make_train
+
+    settings = CASES[env_id]["settings"]
+    reference = make_train(env_id.removeprefix("gymnax/"), num_envs=config.num_envs,
+                           num_steps=config.num_steps, total_timesteps=config.total_timesteps,
+                           update_epochs=settings["update_epochs"],
+                           num_minibatches=settings["num_minibatches"])
+    reference_fn = jax.jit(jax.vmap(reference))
+    times: dict[str, list[float]] = {"train": [], "reference": []}
+    for fn in (train_fn, reference_fn):
+        jax.block_until_ready(fn(keys))  # compile and warm up
+    for _ in range(rounds):
+        for name, fn in (("train", train_fn), ("reference", reference_fn)):
+            start = time.perf_counter()
+            jax.block_until_ready(fn(keys))
+            times[name].append(time.perf_counter() - start)
+    steps = config.num_updates * config.batch_size * len(keys)
+    median = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+    return {"train_steps_per_second": steps / median["train"],
+            "reference_steps_per_second": steps / median["reference"],
+            "train_over_reference": median["reference"] / median["train"], "rounds": rounds}
 
 
 def run_child(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
@@ -112,6 +153,10 @@ def main() -> None:
             budget = int(case[key] * scale)
             raw = run_child(env_id, "raw", seeds, budget)
             train = run_child(env_id, "train", seeds, budget)
+            if env_id.startswith("gymnax/"):  # the reference PPO is for discrete gymnax envs
+                pair = run_child(env_id, "pair", seeds, budget)
+            else:
+                pair = {}
             row = {"env": env_id, "seeds": seeds, "num_envs": raw["num_envs"],
                    "num_steps": raw["num_steps"], "steps_per_seed": budget,
                    "raw_env_steps_per_second": raw["steps_per_second"],
@@ -120,11 +165,17 @@ def main() -> None:
                    "train_compile_seconds": train["compile_seconds"],
                    "raw_compile_seconds": raw["compile_seconds"],
                    "train_peak_rss_mb": train["peak_rss_mb"]}
+            if pair:
+                row.update(paired_train_steps_per_second=pair["train_steps_per_second"],
+                           reference_steps_per_second=pair["reference_steps_per_second"],
+                           train_over_reference=pair["train_over_reference"])
             results.append(row)
             print(f"{env_id:26s} seeds={seeds}  raw {row['raw_env_steps_per_second']:>12,.0f}/s  "
                   f"train {row['train_steps_per_second']:>10,.0f}/s  "
                   f"ratio {row['train_over_raw']:.4f}  compile {row['train_compile_seconds']:.1f}s  "
-                  f"peak {row['train_peak_rss_mb']:.0f} MB", flush=True)
+                  f"peak {row['train_peak_rss_mb']:.0f} MB"
+                  + (f"  vs reference PPO {row['train_over_reference']:.3f}x" if pair else ""),
+                  flush=True)
     for env_id in args.envs:
         one, eight = [r for r in results if r["env"] == env_id]
         eight["vmap8_over_1_train_throughput"] = (eight["train_steps_per_second"]

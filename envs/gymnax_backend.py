@@ -46,7 +46,9 @@ class GymnaxEnv(Environment):
                 f"gymnax/{name} could not load its data set ({err}); build it once on a "
                 "machine with network access so the download is cached") from None
         if episode_length is not None:
-            params = params.replace(max_steps_in_episode=int(episode_length))
+            # Keep the field's own type: some envs (the bandits) declare it a float.
+            limit = type(params.max_steps_in_episode)(int(episode_length))
+            params = params.replace(max_steps_in_episode=limit)
         self._params = params
         self.env_id = f"gymnax/{name}"
         self.action_space = _convert_space(self._env.action_space(params))

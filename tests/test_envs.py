@@ -49,13 +49,17 @@ def test_every_gymnax_env_steps(env_id):
         except ValueError as err:
             assert "could not load its data set" in str(err)
             return
-    env = envs.make(env_id)
+    env = envs.make(env_id, episode_length=2)
     vec = envs.Vectorized(env, 2)
-    _, (obs, reward, term, trunc, info) = rollout(vec, 3)
-    assert obs.shape == (3, 2) + env.observation_shape
-    assert reward.shape == term.shape == trunc.shape == (3, 2)
+    _, (obs, reward, term, trunc, info) = rollout(vec, 7)
+    assert obs.shape == (7, 2) + env.observation_shape
+    assert reward.shape == term.shape == trunc.shape == (7, 2)
     assert info["final_obs"].shape == obs.shape
     assert obs.dtype == jnp.float32
+    # The trainer relies on this: time limits come at least max_episode_steps apart.
+    assert env.max_episode_steps == 2
+    for column in np.asarray(trunc).T:
+        assert (np.diff(np.flatnonzero(column)) >= env.max_episode_steps).all(), column
 
 
 @pytest.mark.parametrize("name", BRAX_NAMES)

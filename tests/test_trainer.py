@@ -130,6 +130,30 @@ def test_gae_bootstraps_truncation_but_not_termination():
     np.testing.assert_allclose(adv, targets - values, rtol=1e-6)
 
 
+def test_gae_bootstraps_every_truncation_when_limits_are_short():
+    # With a 2-step limit an env can be cut ceil(5 / 2) = 3 times in a 5-step rollout;
+    # the trainer evaluates the critic on just that many final observations per env.
+    env = envs.make("gymnax/CartPole-v1", episode_length=2)
+    trainer = Trainer(env, TrainConfig.from_dict(TINY), make_drift("ppo"))
+    hp = Hyperparams(gamma=0.5, gae_lambda=1.0)
+    steps, n = 5, 2
+    obs = jnp.arange(1.0, steps + 1)[:, None, None].repeat(n, 1)  # V(s_t) = t + 1
+    final_obs = jnp.arange(10.0, 10 + steps)[:, None, None].repeat(n, 1)  # V = 10 + t
+    trunc = jnp.zeros((steps, n), bool).at[jnp.array([0, 2, 4]), 0].set(True)
+    trunc = trunc.at[jnp.array([1, 3]), 1].set(True)
+    zeros = jnp.zeros((steps, n))
+    traj = Transition(obs, zeros, zeros, jnp.ones((steps, n)), jnp.zeros((steps, n), bool),
+                      trunc, final_obs, zeros, zeros)
+    _, _, targets = trainer._gae(None, lambda params, o: o[..., 0], traj, jnp.full((n, 1), 6.0), hp)
+    expected = np.zeros((steps, n))
+    for env_index in range(n):
+        following = 6.0  # return after the last step: V(last obs)
+        for t in reversed(range(steps)):
+            bootstrap = 10.0 + t if trunc[t, env_index] else following
+            following = expected[t, env_index] = 1.0 + 0.5 * bootstrap
+    np.testing.assert_allclose(targets, expected, rtol=1e-6)
+
+
 # ---- command line -------------------------------------------------------------
 
 def run_cli(capsys, *argv):
