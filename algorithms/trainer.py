@@ -60,9 +60,36 @@ class Transition(NamedTuple):
     reward: jax.Array
     terminated: jax.Array
     truncated: jax.Array
-    final_obs: jax.Array
     episode_return: jax.Array
     episode_done: jax.Array
+
+
+class Cuts(NamedTuple):
+    """The observations truncated episodes ended on, kept during a rollout to
+    bootstrap their value. Time limits come at least `max_episode_steps` apart,
+    so an env is cut at most `slots = ceil(num_steps / max_episode_steps)` times
+    per rollout: a small buffer instead of a (num_steps, num_envs, obs) array."""
+
+    obs: jax.Array  # (slots, num_envs, obs_dim)
+    step: jax.Array  # (slots, num_envs) rollout step of each cut; num_steps where unused
+    count: jax.Array  # (num_envs,) cuts recorded so far
+
+    @classmethod
+    def empty(cls, num_steps: int, max_episode_steps: int, num_envs: int, obs_dim: int) -> Cuts:
+        slots = min(num_steps, -(-num_steps // max(1, max_episode_steps)))
+        return cls(jnp.zeros((slots, num_envs, obs_dim)), jnp.full((slots, num_envs), num_steps),
+                   jnp.zeros((num_envs,), jnp.int32))
+
+    def record(self, step: jax.Array, truncated: jax.Array, final_obs: jax.Array) -> Cuts:
+        """Keeps `final_obs` (num_envs, obs_dim) of the envs truncated at `step`."""
+        if self.step.shape[0] == 1:  # the usual case; a select is cheaper than a scatter
+            return Cuts(jnp.where(truncated[None, :, None], final_obs[None], self.obs),
+                        jnp.where(truncated[None], step, self.step), self.count + truncated)
+        slot, envs = jnp.minimum(self.count, self.step.shape[0] - 1), jnp.arange(truncated.shape[0])
+        obs = jnp.where(truncated[:, None], final_obs, self.obs[slot, envs])
+        when = jnp.where(truncated, step, self.step[slot, envs])
+        return Cuts(self.obs.at[slot, envs].set(obs), self.step.at[slot, envs].set(when),
+                    self.count + truncated)
 
 
 class Trainer:
@@ -136,21 +163,22 @@ class Trainer:
         def critic(params: Any, obs: jax.Array) -> jax.Array:
             return self.critic.apply(params["critic"], obs)[..., 0]
 
-        def env_step(carry, _):
-            env_state, obs, key = carry
+        def env_step(carry, step):
+            env_state, obs, cuts, key = carry
             key, k_act, k_env = jax.random.split(key, 3)
             raw, log_prob = policy.sample(state.params["actor"], k_act, obs)
             next_obs, env_state, reward, terminated, truncated, info = env.step(
                 k_env, env_state, policy.to_env_action(raw))
+            cuts = cuts.record(step, truncated, self._flat(info["final_obs"]))
             transition = Transition(obs, raw, log_prob, reward, terminated, truncated,
-                                    self._flat(info["final_obs"]), info["episode_return"],
-                                    info["episode_done"])
-            return (env_state, self._flat(next_obs), key), transition
+                                    info["episode_return"], info["episode_done"])
+            return (env_state, self._flat(next_obs), cuts, key), transition
 
-        (env_state, obs, key), traj = jax.lax.scan(
-            env_step, (state.env_state, state.obs, state.key), None, cfg.num_steps)
+        cuts = Cuts.empty(cfg.num_steps, self.env.max_episode_steps, cfg.num_envs, self.obs_dim)
+        (env_state, obs, cuts, key), traj = jax.lax.scan(
+            env_step, (state.env_state, state.obs, cuts, state.key), jnp.arange(cfg.num_steps))
 
-        values, advantages, targets = self._gae(state.params, critic, traj, obs, hp)
+        values, advantages, targets = self._gae(state.params, critic, traj, obs, cuts, hp)
         progress = state.update.astype(jnp.float32) / cfg.num_updates
         batch = (traj.obs, traj.raw_action, traj.log_prob, values, advantages, targets)
         batch = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]), batch)
@@ -212,7 +240,8 @@ class Trainer:
                                 last_return)
         return new_state, metrics
 
-    def _gae(self, params, critic, traj: Transition, last_obs: jax.Array, hp: Hyperparams):
+    def _gae(self, params, critic, traj: Transition, last_obs: jax.Array, cuts: Cuts,
+             hp: Hyperparams):
         """Values, advantages and value targets, (num_steps, num_envs) each.
 
         The critic is evaluated here, after the rollout, in one large batch (far
@@ -221,15 +250,10 @@ class Trainer:
         gamma * V(pre-reset observation) added, so a time limit does not look
         like a terminal state to the critic."""
         steps, num_envs = traj.truncated.shape
-        # Time limits come at least max_episode_steps apart, so an env is truncated at
-        # most `cuts` times per rollout: the critic sees only those final observations
-        # (evaluating all num_steps x num_envs of them cost ~8% of PPO's time on CartPole).
-        cuts = min(steps, -(-steps // max(1, self.env.max_episode_steps)))
-        when = jnp.argsort(~traj.truncated, axis=0, stable=True)[:cuts]  # (cuts, num_envs)
-        final_obs = jnp.take_along_axis(traj.final_obs, when[..., None], axis=0)
-        all_values = critic(params, jnp.concatenate([traj.obs, last_obs[None], final_obs], 0))
+        all_values = critic(params, jnp.concatenate([traj.obs, last_obs[None], cuts.obs], 0))
         values, next_value = all_values[:steps], all_values[1:steps + 1]
-        final_value = jnp.zeros_like(values).at[when, jnp.arange(num_envs)].set(all_values[steps + 1:])
+        final_value = jnp.zeros_like(values).at[cuts.step, jnp.arange(num_envs)].set(
+            all_values[steps + 1:], mode="drop")  # unused slots point past the end
         reward = traj.reward + hp.gamma * final_value * traj.truncated
         done = (traj.terminated | traj.truncated).astype(jnp.float32)
         delta = reward + hp.gamma * next_value * (1.0 - done) - values

@@ -96,7 +96,7 @@ def trainer_fn(env, config, drift, drift_params, seeds: int):
     return jax.jit(jax.vmap(lambda key: trainer.train(key, drift_params).metrics["episode_return"]))
 
 
-def measure_against_reference(env_id: str, config, train_fn, keys, rounds: int = 3) -> dict:
+def measure_against_reference(env_id: str, config, train_fn, keys, rounds: int = 5) -> dict:
     """driftlab's trainer and the single-file reference PPO (same settings), timed in
     turn A B A B ... in one process; medians and their ratio."""
     import jax

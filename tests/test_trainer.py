@@ -11,7 +11,7 @@ import pytest
 
 import envs
 from algorithms import Hyperparams, TrainConfig, Trainer, make_drift
-from algorithms.trainer import Transition
+from algorithms.trainer import Cuts, Transition
 from driftlab.cli import main as cli_main
 
 TINY = dict(total_timesteps=4 * 16 * 5, num_envs=4, num_steps=16, update_epochs=2,
@@ -103,6 +103,15 @@ def test_action_spaces_train_with_finite_metrics(env_id, continuous):
         trainer.obs_dim,) if env_id.endswith("v1") else True
 
 
+def record_cuts(trainer, truncated, final_obs):
+    """The trainer's buffer of truncation observations, filled step by step."""
+    steps, n = truncated.shape
+    cuts = Cuts.empty(steps, trainer.env.max_episode_steps, n, final_obs.shape[-1])
+    for t in range(steps):
+        cuts = cuts.record(jnp.asarray(t), truncated[t], final_obs[t])
+    return cuts
+
+
 def test_gae_bootstraps_truncation_but_not_termination():
     trainer, _ = tiny_trainer()
     hp = Hyperparams(gamma=0.5, gae_lambda=1.0)
@@ -117,9 +126,10 @@ def test_gae_bootstraps_truncation_but_not_termination():
     trunc = jnp.zeros((steps, n), bool).at[1, 2].set(True)
     reward = jnp.ones((steps, n))
     zeros = jnp.zeros((steps, n))
-    traj = Transition(obs, zeros, zeros, reward, term, trunc, final_obs, zeros, zeros)
+    traj = Transition(obs, zeros, zeros, reward, term, trunc, zeros, zeros)
     last_obs = jnp.full((n, 1), 4.0)  # V = 4 after the last step
-    values, adv, targets = trainer._gae(None, critic, traj, last_obs, hp)
+    cuts = record_cuts(trainer, trunc, final_obs)
+    values, adv, targets = trainer._gae(None, critic, traj, last_obs, cuts, hp)
     # Env 0, no cut: discounted returns bootstrapped with V = 4 at the end.
     ret0 = [1 + 0.5 * (1 + 0.5 * (1 + 0.5 * 4)), 1 + 0.5 * (1 + 0.5 * 4), 1 + 0.5 * 4]
     # Env 1 terminates at t = 1: no bootstrap there. Env 2 is truncated at t = 1:
@@ -131,8 +141,8 @@ def test_gae_bootstraps_truncation_but_not_termination():
 
 
 def test_gae_bootstraps_every_truncation_when_limits_are_short():
-    # With a 2-step limit an env can be cut ceil(5 / 2) = 3 times in a 5-step rollout;
-    # the trainer evaluates the critic on just that many final observations per env.
+    # With a 2-step limit an env can be cut ceil(5 / 2) = 3 times in a 5-step rollout:
+    # the trainer keeps 3 final observations per env (env 1 is cut only twice).
     env = envs.make("gymnax/CartPole-v1", episode_length=2)
     trainer = Trainer(env, TrainConfig.from_dict(TINY), make_drift("ppo"))
     hp = Hyperparams(gamma=0.5, gae_lambda=1.0)
@@ -143,8 +153,11 @@ def test_gae_bootstraps_every_truncation_when_limits_are_short():
     trunc = trunc.at[jnp.array([1, 3]), 1].set(True)
     zeros = jnp.zeros((steps, n))
     traj = Transition(obs, zeros, zeros, jnp.ones((steps, n)), jnp.zeros((steps, n), bool),
-                      trunc, final_obs, zeros, zeros)
-    _, _, targets = trainer._gae(None, lambda params, o: o[..., 0], traj, jnp.full((n, 1), 6.0), hp)
+                      trunc, zeros, zeros)
+    cuts = record_cuts(trainer, trunc, final_obs)
+    assert cuts.obs.shape == (3, n, 1)
+    _, _, targets = trainer._gae(None, lambda params, o: o[..., 0], traj, jnp.full((n, 1), 6.0),
+                                 cuts, hp)
     expected = np.zeros((steps, n))
     for env_index in range(n):
         following = 6.0  # return after the last step: V(last obs)
