@@ -174,7 +174,9 @@ class Trainer:
                                     info["episode_return"], info["episode_done"])
             return (env_state, self._flat(next_obs), cuts, key), transition
 
-        cuts = Cuts.empty(cfg.num_steps, self.env.max_episode_steps, cfg.num_envs, self.obs_dim)
+        # An env that states no time limit may be cut at any step: one slot per step.
+        limit = getattr(self.env, "max_episode_steps", None) or 1
+        cuts = Cuts.empty(cfg.num_steps, limit, cfg.num_envs, self.obs_dim)
         (env_state, obs, cuts, key), traj = jax.lax.scan(
             env_step, (state.env_state, state.obs, cuts, state.key), jnp.arange(cfg.num_steps))
 

@@ -53,16 +53,19 @@ def measure(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
         vec = envs.Vectorized(env, config.num_envs)
 
         def one_seed(key):
-            obs, state = vec.reset(key)
+            k_reset, k_act, k_env = jax.random.split(key, 3)
+            obs, state = vec.reset(k_reset)
+            steps = config.num_updates * config.num_steps
+            # Random actions drawn up front, so the loop times the env step alone.
+            actions = jax.vmap(env.action_space.sample)(jax.random.split(k_act, steps * config.num_envs))
+            actions = actions.reshape((steps, config.num_envs) + actions.shape[1:])
 
-            def step(state, k):
-                k_act, k_env = jax.random.split(k)
-                action = jax.vmap(env.action_space.sample)(jax.random.split(k_act, config.num_envs))
-                obs, state, reward, *_ = vec.step(k_env, state, action)
+            def step(state, xs):
+                k, action = xs
+                obs, state, reward, *_ = vec.step(k, state, action)
                 return state, reward.sum()
 
-            steps = config.num_updates * config.num_steps
-            return jax.lax.scan(step, state, jax.random.split(key, steps))[1].sum()
+            return jax.lax.scan(step, state, (jax.random.split(k_env, steps), actions))[1].sum()
 
         fn = jax.jit(jax.vmap(one_seed))
         args = (keys,)
@@ -150,7 +153,8 @@ def main() -> None:
     for env_id in args.envs:
         case = CASES[env_id]
         for seeds, key in ((1, "timesteps"), (8, "timesteps_8")):
-            budget = int(case[key] * scale)
+            one_batch = case["settings"]["num_envs"] * case["settings"]["num_steps"]
+            budget = max(int(case[key] * scale), one_batch)
             raw = run_child(env_id, "raw", seeds, budget)
             train = run_child(env_id, "train", seeds, budget)
             if env_id.startswith("gymnax/"):  # the reference PPO is for discrete gymnax envs

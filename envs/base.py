@@ -6,7 +6,9 @@ are pure functions. Environments reset themselves: after a step that ends an
 episode, `obs` is the first observation of the next episode and
 `info["final_obs"]` the observation the episode ended on (used to bootstrap
 the value of a truncated episode). `terminated` means a true terminal state
-(value 0); `truncated` means a time limit cut the episode short.
+(value 0); `truncated` means the time limit of `max_episode_steps` cut the
+episode short, so an env's truncations come at least that many steps apart
+(the trainer sizes its buffer of truncation observations on this).
 """
 
 from __future__ import annotations
