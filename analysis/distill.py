@@ -185,14 +185,21 @@ def fit_template(family: str, expr: sympy.Expr, names: list[str], starts: list[l
     residual, jacobian = _residual_fns(expr, names, data, grad_weight)
     best = None
     for start in starts:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = least_squares(residual, np.asarray(start, float), jac=jacobian,
-                                   bounds=bounds if bounds else (-np.inf, np.inf),
-                                   x_scale="jac", max_nfev=200)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                result = least_squares(residual, np.asarray(start, float), jac=jacobian,
+                                       bounds=bounds if bounds else (-np.inf, np.inf),
+                                       x_scale="jac", max_nfev=200)
+        except ValueError:
+            # The residual or its Jacobian is not finite there (a symbolic program's log
+            # of a negative number, say): this start gives no fit.
+            continue
         if best is None or result.cost < best.cost:
             best = result
-    constants = {name: float(v) for name, v in zip(names, best.x, strict=True)}
+    # No start could be refined: keep the first one; scoring ranks a non-finite drift last.
+    theta = starts[0] if best is None else best.x
+    constants = {name: float(v) for name, v in zip(names, theta, strict=True)}
     return Candidate(family, expr, constants)
 
 

@@ -4,11 +4,13 @@ search, export loadable as `--algo distilled`, training parity on CartPole."""
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import sympy
 
 from algorithms import Drift, make_drift
 from algorithms.drift_io import load_drift
@@ -16,6 +18,8 @@ from analysis.distill import (
     candidate_json,
     distill,
     fit_families,
+    r,
+    refine_constants,
     sample_drift,
     score_candidate,
     symbolic_regression,
@@ -65,6 +69,14 @@ def test_symbolic_search_fits_a_formula_outside_the_families():
     r, a = jnp.array([0.7, 1.3, 1.0]), jnp.array([-2.0, 3.0, 1.0])
     np.testing.assert_allclose(drift.on_grid(drift.default_params, r, a),
                                0.5 * np.abs(a) * (r - 1) ** 2, atol=0.05)
+
+
+def test_refining_a_formula_that_is_not_finite_keeps_it_and_ranks_it_last():
+    # What symbolic search can propose: log(r - 2) is NaN on the whole sample (r <= 1.8).
+    train, heldout = sample_drift(load_source("ppo"), points=21)
+    candidate = refine_constants(3.0 * sympy.log(r - 2.0), train)
+    assert sorted(candidate.constants.values()) == [-2.0, 3.0]
+    assert score_candidate(candidate, heldout, check=False).r2 == -math.inf
 
 
 def test_distill_cli_writes_loadable_drift(tmp_path, capsys):
