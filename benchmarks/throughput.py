@@ -70,11 +70,10 @@ def measure(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
         fn = jax.jit(jax.vmap(one_seed))
         args = (keys,)
     else:
-        fn = trainer_fn(env, config, drift, drift_params, seeds)
+        fn = trainer_fn(env, config, drift, drift_params)
         args = (keys,)
     if mode == "pair":
-        return measure_against_reference(env_id, config, trainer_fn(env, config, drift, drift_params, seeds),
-                                         keys)
+        return measure_against_reference(env_id, config, fn, keys)
     start = time.perf_counter()
     compiled = fn.lower(*args).compile()
     compile_s = time.perf_counter() - start
@@ -89,7 +88,7 @@ def measure(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def trainer_fn(env, config, drift, drift_params, seeds: int):
+def trainer_fn(env, config, drift, drift_params):
     """jit(vmap(train)) over seed keys, returning the per-update returns."""
     import jax
 
