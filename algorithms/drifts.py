@@ -96,10 +96,11 @@ def make_lpo_drift_fn(temporal: bool, ppo_init: bool) -> DriftFn:
         feats = lpo_features(ratio, log_ratio, advantage, progress, temporal)
         # No biases anywhere: f(x) = 0 whenever r = 1 (all features vanish).
         out = jnp.tanh(feats @ params["w_in"]) @ params["w_out"]
-        drift = jax.nn.relu(out - LPO_SHIFT)
         if ppo_init:
-            drift = drift + ppo_drift_fn({"eps": PPO_INIT_EPS}, ratio, log_ratio, advantage, progress)
-        return drift
+            # Inside the relu, as in dpo/brax_drift.py (compute_drift_loss) and
+            # Goldie et al.'s lpo_bb.py: the net can loosen PPO's clip, not only tighten it.
+            out = out + ppo_drift_fn({"eps": PPO_INIT_EPS}, ratio, log_ratio, advantage, progress)
+        return jax.nn.relu(out - LPO_SHIFT)
 
     return fn
 

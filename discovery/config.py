@@ -16,6 +16,7 @@ from algorithms import ConfigError
 
 FITNESS_SHAPING = ("centered_rank", "z_score", "none")
 PADDING = ("pad", "refuse")
+INIT_MEANS = ("random", "zeros")
 
 
 class DiscoveryError(ConfigError):
@@ -44,7 +45,12 @@ class DiscoveryConfig:
     temporal: bool = False
     ppo_init: bool = False
     hidden: int = 128
-    init_drift: str | None = None  # drift .json / run dir for the ES start (default: zeros)
+    init_drift: str | None = None  # drift .json / run dir for the ES start
+    # Without init_drift: "random" (default) draws the mean ~ N(0, init_scale^2) so that
+    # antithetic pairs are different drifts; "zeros" is the published start, where the
+    # bias-free odd LPO net makes theta and -theta the same drift.
+    init_mean: str = "random"
+    init_scale: float = 0.03
     # ES
     strategy: str = "Open_ES"
     population: int = 16
@@ -159,6 +165,11 @@ class DiscoveryConfig:
                     "checkpoint_every", "keep_checkpoints", "reference_seeds", "hidden"):
             if getattr(self, key) < 1:
                 raise DiscoveryError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.init_mean not in INIT_MEANS:
+            raise DiscoveryError(f"init_mean must be one of {', '.join(INIT_MEANS)}, "
+                                 f"got {self.init_mean!r}")
+        if not self.init_scale > 0:
+            raise DiscoveryError(f"init_scale must be positive, got {self.init_scale}")
         if self.fitness_shaping not in FITNESS_SHAPING:
             raise DiscoveryError(f"unknown fitness_shaping {self.fitness_shaping!r}; "
                                  f"use one of {', '.join(FITNESS_SHAPING)}")

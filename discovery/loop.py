@@ -39,6 +39,7 @@ from discovery.config import DiscoveryConfig, DiscoveryError
 from discovery.loggers import MetricsLogger, truncate_metrics
 from discovery.strategy import make_strategy, strategy_sigma
 
+INIT_STREAM = 0x1417  # the random ES start
 EVAL_STREAM = 0x5EED  # folded into the run key: evaluation seeds never meet training seeds
 
 
@@ -52,9 +53,14 @@ class LoopState:
 
 
 def load_initial_drift(config: DiscoveryConfig, drift: Drift) -> Any:
-    """The ES start: zeros (published) or the parameters of `config.init_drift`."""
+    """The ES start: the parameters of `config.init_drift`, else (`init_mean`)
+    a small random mean drawn from the run's seed, or zeros (published)."""
     if not config.init_drift:
-        return drift.default_params
+        if config.init_mean == "zeros":
+            return drift.default_params
+        flat, unravel = ravel_pytree(drift.default_params)
+        key = jax.random.fold_in(jax.random.key(config.seed), INIT_STREAM)
+        return unravel(flat + config.init_scale * jax.random.normal(key, flat.shape, flat.dtype))
     loaded, params = load_drift(config.init_drift)
     if (loaded.spec.get("kind") != "lpo"
             or jax.tree.structure(params) != jax.tree.structure(drift.default_params)
