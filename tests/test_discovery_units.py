@@ -144,3 +144,57 @@ def test_drift_variant_chosen_in_config(temporal, ppo_init):
     assert disc.drift.spec["temporal"] is temporal and disc.drift.spec["ppo_init"] is ppo_init
     assert disc.init_params["w_in"].shape == (16 if temporal else 8, 128)
     assert float(jnp.abs(disc.init_params["w_in"]).sum()) == 0.0  # ES starts at zero
+
+
+def _grid_drifts(disc, members):
+    r = jnp.linspace(0.5, 1.5, 21)[:, None]
+    a = jnp.linspace(-2.0, 2.0, 9)[None]
+    return jnp.stack([disc.drift.on_grid(jax.tree.map(lambda x, i=i: x[i], members), r, a)
+                      for i in range(jax.tree.leaves(members)[0].shape[0])])
+
+
+@pytest.mark.parametrize("init_mean", ["random", "zeros"])
+def test_first_generation_antithetic_pairs_are_different_drifts(init_mean):
+    """With the published all-zero mean, theta and -theta are one drift (no biases,
+    tanh odd): every antithetic pair scores the same drift and the first ES
+    gradient follows noise. The default random start makes the pairs differ."""
+    from discovery.loop import Discovery
+
+    disc = Discovery(make_config(population=8, init_mean=init_mean, drift={"ppo_init": True}))
+    state = disc.init()
+    members, _ = disc.es.ask(jax.random.key(3), state.es_state, disc.es_params)
+    values = _grid_drifts(disc, members)
+    half = values.shape[0] // 2
+    pair_gap = jnp.abs(values[:half] - values[half:]).max(axis=(1, 2))  # evosax: x, then -x
+    if init_mean == "zeros":
+        assert float(pair_gap.max()) == 0.0
+    else:
+        assert float(pair_gap.min()) > 1e-4
+        # and the start is still close to PPO (the published PPO-init drift)
+        mean = _grid_drifts(disc, jax.tree.map(lambda x: x[None], disc.init_params))[0]
+        zero = _grid_drifts(disc, jax.tree.map(lambda x: jnp.zeros_like(x)[None], disc.init_params))[0]
+        assert float(jnp.abs(mean - zero).mean()) < 0.1 * float(jnp.abs(zero).mean())
+
+
+def test_first_es_gradient_is_driven_by_different_drifts():
+    """The OpenES gradient sum_i f_i (x_i - mean) / sigma on a fitness that depends
+    only on the drift (prefer a looser drift): from the random start the pairs
+    differ and the gradient is substantial; from the published zeros every pair
+    has equal fitness and the gradient is zero up to float rounding (which
+    Adam would then blow up into a full, random step)."""
+    from jax.flatten_util import ravel_pytree
+
+    from discovery.loop import Discovery
+
+    norms = {}
+    for init_mean in ("random", "zeros"):
+        disc = Discovery(make_config(population=8, init_mean=init_mean, drift={"ppo_init": True}))
+        state = disc.init()
+        members, es_state = disc.es.ask(jax.random.key(3), state.es_state, disc.es_params)
+        fit = -jnp.abs(_grid_drifts(disc, members)).mean(axis=(1, 2))
+        fit = (fit - fit.mean()) / (fit.std() + 1e-12)  # z-scored, as the ES shapes it
+        flat = jax.vmap(lambda m: ravel_pytree(m)[0])(members)
+        noise = (flat - ravel_pytree(disc.init_params)[0]) / es_state.std
+        norms[init_mean] = float(jnp.linalg.norm(fit @ noise)) / fit.shape[0]
+    assert norms["random"] > 0.1, norms
+    assert norms["zeros"] < 1e-5, norms

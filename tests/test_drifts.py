@@ -94,11 +94,30 @@ def test_conditions_check_can_fail():
     assert bool(jnp.any(broken < 0))
 
 
-def test_lpo_zero_params_with_ppo_init_equals_ppo():
+def test_lpo_zero_params_with_ppo_init_is_shifted_ppo():
+    """theta = 0: relu(D_ppo(eps 0.2) + 0 - 1e-4), the published combination."""
     lpo = make_drift("lpo", ppo_init=True)
     ppo = make_drift("ppo", eps=0.2)
-    np.testing.assert_array_equal(lpo.on_grid(lpo.default_params, R_GRID, A_GRID),
-                                  ppo.on_grid(ppo.default_params, R_GRID, A_GRID))
+    expected = jax.nn.relu(ppo.on_grid(ppo.default_params, R_GRID, A_GRID) - 1e-4)
+    np.testing.assert_array_equal(lpo.on_grid(lpo.default_params, R_GRID, A_GRID), expected)
+
+
+def test_lpo_ppo_init_net_can_loosen_ppo_clip():
+    """The net sits inside the relu (dpo/brax_drift.py, lpo_bb.py), so a negative
+    f_theta lowers the drift below PPO's where PPO's is positive; adding the net
+    outside the relu (the old bug) could only raise it."""
+    lpo = make_drift("lpo", ppo_init=True)
+    ppo = make_drift("ppo", eps=0.2)
+    # f_theta = -tanh((1-r)^2): negative away from r = 1, zero at r = 1.
+    params = {"w_in": jnp.zeros((8, LPO_HIDDEN)).at[3, 0].set(1.0),
+              "w_out": jnp.zeros((LPO_HIDDEN,)).at[0].set(-1.0)}
+    learned = lpo.on_grid(params, R_GRID, A_GRID)
+    clipped = ppo.on_grid(ppo.default_params, R_GRID, A_GRID)
+    where_ppo_positive = clipped > 1e-3
+    assert bool(jnp.any(learned[where_ppo_positive] < clipped[where_ppo_positive] - 1e-3))
+    assert bool(jnp.all(learned >= 0.0))
+    f = -jnp.tanh(jnp.square(1.0 - R_GRID))
+    np.testing.assert_allclose(learned, jax.nn.relu(clipped + f - 1e-4), atol=1e-6)
 
 
 @pytest.mark.parametrize("temporal", [False, True])
