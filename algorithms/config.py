@@ -57,6 +57,11 @@ class TrainConfig:
     normalize_reward: bool = False
     clip_value_loss: bool = True
     adam_eps: float = 1e-5
+    # Adam's moment decays. The defaults are optax's, so presets that do not set them
+    # train exactly as before; Goldie et al.'s MinAtar PPO (learn-rl-algorithms,
+    # algorithms/utils/configs.py, B1/B2) sets b2 = 0.99 for most games.
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
     env_options: dict = field(default_factory=dict)  # passed to envs.make
     hyperparams: Hyperparams = field(default_factory=Hyperparams)
 
@@ -100,6 +105,9 @@ class TrainConfig:
         for key in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
             if key in kwargs:
                 kwargs[key] = _as_int(key, kwargs[key])
+        for key in ("adam_eps", "adam_b1", "adam_b2"):
+            if key in kwargs:
+                kwargs[key] = _as_float(key, kwargs[key])
         hyper = Hyperparams(**{k: float(v) for k, v in hp.items()})
         config = cls(**kwargs, hyperparams=hyper)
         config.validate()
@@ -135,6 +143,10 @@ class TrainConfig:
             )
         if self.activation not in ("tanh", "relu", "swish", "elu"):
             raise ConfigError(f"unknown activation {self.activation!r}; use tanh, relu, swish or elu")
+        for key in ("adam_b1", "adam_b2"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"{key} must be in [0, 1) (an Adam moment decay such as 0.9), "
+                                  f"got {getattr(self, key)}")
         if self.continuous not in ("clip", "tanh"):
             raise ConfigError(f"continuous must be 'clip' or 'tanh', got {self.continuous!r}")
         hp = self.hyperparams
@@ -150,6 +162,13 @@ class TrainConfig:
         # inf is allowed here: the Brax presets train without gradient clipping.
         if np.any(np.isnan(np.asarray(hp.max_grad_norm)) | (np.asarray(hp.max_grad_norm) <= 0)):
             raise ConfigError(f"max_grad_norm must be positive (inf disables clipping), got {hp.max_grad_norm}")
+
+
+def _as_float(key: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number, got {value!r}") from None
 
 
 def _as_int(key: str, value: Any) -> int:

@@ -126,7 +126,9 @@ class Trainer:
 
         return optax.chain(
             optax.clip_by_global_norm(hp.max_grad_norm),
-            optax.scale_by_adam(eps=cfg.adam_eps),
+            # b1/b2 as in Goldie et al.'s optax.adam(b1=B1, b2=B2, eps=1e-5) (learn-rl-algorithms,
+            # black_box_learning/lpo_bb.py); the defaults 0.9/0.999 are optax's own.
+            optax.scale_by_adam(b1=cfg.adam_b1, b2=cfg.adam_b2, eps=cfg.adam_eps),
             optax.scale_by_schedule(lambda count: -learning_rate(count)),
         )
 

@@ -17,6 +17,8 @@ from algorithms import ConfigError
 FITNESS_SHAPING = ("centered_rank", "z_score", "none")
 PADDING = ("pad", "refuse")
 INIT_MEANS = ("random", "zeros")
+# How one inner run's final return is measured (see discovery/fitness.py run_score).
+FITNESS_MODES = ("last_fraction", "final_update", "final_eval")
 
 
 class DiscoveryError(ConfigError):
@@ -33,9 +35,12 @@ class DiscoveryConfig:
     with `population` members for `generations` steps; `sigma`/`lr` start values
     decay by `*_decay` per generation down to `*_min` (Open_ES: sigma is the std
     schedule, lr the Adam learning rate; other strategies take sigma as std_init).
-    Fitness of a member = mean over `envs` of (final return / reference), where
-    the final return is the mean episodic return of the last `final_fraction`
-    of updates, averaged over `rollouts_per_member` seeds.
+    Fitness of a member = mean over `envs` of (final return / reference), the
+    final return averaged over `rollouts_per_member` seeds and measured as
+    `fitness` says: "last_fraction" (default) the mean episodic return of the
+    last `final_fraction` of updates; "final_update" the episode return of the
+    last update (Goldie et al.); "final_eval" the final policy's mean return on
+    `eval_envs` fresh episodes (Lu et al.). References use the same measure.
     """
 
     envs: tuple[str, ...] = ("gymnax/CartPole-v1",)
@@ -72,7 +77,9 @@ class DiscoveryConfig:
     normalize_fitness: bool | None = None  # None: on when several envs
     reference_returns: dict[str, float] = field(default_factory=dict)
     reference_seeds: int = 4
-    final_fraction: float = 0.1
+    final_fraction: float = 0.1  # used by fitness="last_fraction"
+    fitness: str = "last_fraction"  # one of FITNESS_MODES
+    eval_envs: int = 128  # fresh episodes per run for fitness="final_eval" (Lu et al.: 128)
     # bookkeeping
     seed: int = 0
     eval_every: int = 4
@@ -122,7 +129,7 @@ class DiscoveryConfig:
                 values[key] = (raw,) if isinstance(raw, str) else tuple(raw or ())
         for key in ("population", "generations", "hidden", "rollouts_per_member", "seed",
                     "eval_every", "eval_seeds", "checkpoint_every", "keep_checkpoints",
-                    "reference_seeds"):
+                    "reference_seeds", "eval_envs"):
             if key in values:
                 values[key] = _as_int(key, values[key])
         if values.get("envs_per_generation") is not None:
@@ -162,7 +169,8 @@ class DiscoveryConfig:
                 f"population={self.population} is odd but antithetic sampling needs pairs; "
                 f"use population={self.population + 1} or set antithetic=false")
         for key in ("generations", "rollouts_per_member", "eval_every", "eval_seeds",
-                    "checkpoint_every", "keep_checkpoints", "reference_seeds", "hidden"):
+                    "checkpoint_every", "keep_checkpoints", "reference_seeds", "hidden",
+                    "eval_envs"):
             if getattr(self, key) < 1:
                 raise DiscoveryError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.init_mean not in INIT_MEANS:
@@ -176,6 +184,9 @@ class DiscoveryConfig:
         if self.population_padding not in PADDING:
             raise DiscoveryError(f"population_padding must be 'pad' or 'refuse', "
                                  f"got {self.population_padding!r}")
+        if self.fitness not in FITNESS_MODES:
+            raise DiscoveryError(f"unknown fitness {self.fitness!r}; use one of "
+                                 f"{', '.join(FITNESS_MODES)}")
         if not 0.0 < self.final_fraction <= 1.0:
             raise DiscoveryError(f"final_fraction must be in (0, 1], got {self.final_fraction}")
         for key in ("sigma", "lr"):

@@ -1,5 +1,6 @@
-"""Fitness of drift parameters: inner training runs, final returns, common random
-numbers, non-finite handling, and multi-env normalisation. All pure JAX."""
+"""Fitness of drift parameters: inner training runs, final returns (three
+measures, `run_score`), common random numbers, non-finite handling, and
+multi-env normalisation. All pure JAX."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from algorithms import Trainer
+from algorithms import Trainer, TrainResult
+from algorithms.evaluation import evaluate_policy
+
+# Folded into a run's key for its final evaluation (fitness="final_eval"): the
+# evaluation episodes are fixed by the run's key, and differ from its training ones.
+FINAL_EVAL_STREAM = 0xE7A1
 
 
 def final_return(episode_return: jax.Array, fraction: float) -> jax.Array:
@@ -20,6 +26,30 @@ def final_return(episode_return: jax.Array, fraction: float) -> jax.Array:
     num_updates = episode_return.shape[-1]
     tail = max(1, int(round(num_updates * fraction)))
     return jnp.nanmean(episode_return[..., -tail:], axis=-1)
+
+
+def run_score(trainer: Trainer, result: TrainResult, key: jax.Array, mode: str = "last_fraction",
+              fraction: float = 0.1, eval_envs: int = 128) -> jax.Array:
+    """The final return of one training run (`result`, started from `key`), ().
+
+    - "last_fraction": mean episodic return over the last `fraction` of updates.
+    - "final_update": the mean return of the episodes that ended in the last
+      update (carried over from earlier updates if none did), as Goldie et al.'s
+      fitness `metrics["returned_episode_returns"][-1]` (learn-rl-algorithms,
+      black_box_learning/lpo_bb.py).
+    - "final_eval": the final policy's mean return on `eval_envs` fresh episodes
+      with sampled actions (Lu et al., dpo/brax_drift.py run_eval; see
+      algorithms/evaluation.py), keyed by `fold_in(key, FINAL_EVAL_STREAM)`.
+    NaN when no episode counted (made worst by `clean_fitness`)."""
+    if mode == "last_fraction":
+        return final_return(result.metrics["episode_return"], fraction)
+    if mode == "final_update":
+        return result.metrics["episode_return"][..., -1]
+    if mode == "final_eval":
+        return evaluate_policy(trainer, result, jax.random.fold_in(key, FINAL_EVAL_STREAM),
+                               eval_envs)
+    raise ValueError(f"unknown fitness mode {mode!r}; use last_fraction, final_update "
+                     "or final_eval")
 
 
 def rollout_keys(key: jax.Array, members: int, rollouts: int, common: bool) -> jax.Array:
@@ -35,13 +65,15 @@ def rollout_keys(key: jax.Array, members: int, rollouts: int, common: bool) -> j
 
 
 def member_returns(trainer: Trainer, population: Any, keys: jax.Array,
-                   fraction: float) -> jax.Array:
+                   fraction: float, mode: str = "last_fraction",
+                   eval_envs: int = 128) -> jax.Array:
     """Final returns of full training runs, (members, rollouts): one run per
-    (member's drift params, key). `population` leaves are (members, ...)."""
+    (member's drift params, key), measured by `run_score(mode)`.
+    `population` leaves are (members, ...)."""
 
     def one(params: Any, key: jax.Array) -> jax.Array:
         result = trainer.train(key, params)
-        return final_return(result.metrics["episode_return"], fraction)
+        return run_score(trainer, result, key, mode, fraction, eval_envs)
 
     return jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, 0))(population, keys)
 
@@ -84,12 +116,18 @@ def subset_mask(key: jax.Array, num_envs: int, chosen: int | None) -> jax.Array:
 
 
 def reference_return(trainer: Trainer, ppo_params: Any, key: jax.Array, seeds: int,
-                     fraction: float) -> float:
-    """Mean final return of `seeds` PPO runs with the trainer's budget (the
-    fitness normaliser of an env); raises if no run finished an episode."""
+                     fraction: float, mode: str = "last_fraction",
+                     eval_envs: int = 128) -> float:
+    """Mean final return of `seeds` PPO runs with the trainer's budget, measured
+    like the members' (`run_score(mode)`): the fitness normaliser of an env;
+    raises if no run finished an episode."""
     keys = jax.random.split(key, seeds)
-    runs = jax.jit(jax.vmap(lambda k: trainer.train(k, ppo_params)))(keys)
-    finals = final_return(runs.metrics["episode_return"], fraction)
+    if mode == "final_eval":
+        finals = jax.jit(jax.vmap(lambda k: run_score(
+            trainer, trainer.train(k, ppo_params), k, mode, fraction, eval_envs)))(keys)
+    else:  # kept as it was (outside the jit), so cached references of older runs match
+        runs = jax.jit(jax.vmap(lambda k: trainer.train(k, ppo_params)))(keys)
+        finals = run_score(trainer, runs, keys, mode, fraction, eval_envs)
     value = float(jnp.nanmean(finals))
     if not math.isfinite(value):
         raise ValueError("the PPO reference run finished no episode; raise total_timesteps")

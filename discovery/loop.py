@@ -143,7 +143,8 @@ class Discovery:
 
             def run(trainer: Trainer = trainer, index: int = index) -> jax.Array:
                 out = fitness.member_returns(trainer, population, keys[:, index],
-                                             config.final_fraction)
+                                             config.final_fraction, config.fitness,
+                                             config.eval_envs)
                 return out.mean(axis=-1)
 
             if sampled:  # unselected envs are skipped, not computed and masked
@@ -209,8 +210,9 @@ class Discovery:
     # ---- evaluation ----
     def evaluate(self, params: Any, generation: int) -> dict[str, dict[str, float]]:
         """Train `eval_seeds` fresh agents with `params` on every meta-training and
-        held-out env; per env: mean and std of the final return, and the
-        normalised mean where the env has a reference."""
+        held-out env; per env: mean and std of the final return (measured as the
+        members' fitness, `config.fitness`), and the normalised mean where the
+        env has a reference."""
         config = self.config
         root = jax.random.fold_in(jax.random.key(config.seed), EVAL_STREAM)
         keys = jax.random.split(jax.random.fold_in(root, generation), config.eval_seeds)
@@ -219,8 +221,9 @@ class Discovery:
             if env_id not in self._eval_fns:
                 trainer = self.trainers[env_id]
                 self._eval_fns[env_id] = jax.jit(jax.vmap(
-                    lambda k, p, t=trainer: fitness.final_return(
-                        t.train(k, p).metrics["episode_return"], config.final_fraction),
+                    lambda k, p, t=trainer: fitness.run_score(
+                        t, t.train(k, p), k, config.fitness, config.final_fraction,
+                        config.eval_envs),
                     in_axes=(0, None)))
             finals = np.asarray(self._eval_fns[env_id](keys, params), dtype=np.float64)
             with warnings.catch_warnings():
@@ -238,7 +241,8 @@ class Discovery:
 def resolve_references(config: DiscoveryConfig, run_dir: str | Path | None) -> dict[str, float]:
     """Reference return per meta-training env: from the config, else the run
     directory's cache (reference_returns.json), else a PPO run with the same
-    budget (`reference_seeds` seeds), which is then cached."""
+    budget (`reference_seeds` seeds, final return measured as `config.fitness`),
+    which is then cached."""
     if not config.normalized:
         return {}
     refs = dict(config.reference_returns)
@@ -256,7 +260,8 @@ def resolve_references(config: DiscoveryConfig, run_dir: str | Path | None) -> d
         key = jax.random.fold_in(jax.random.key(config.seed), 0xBEEF + index)
         try:
             value = fitness.reference_return(trainer, ppo.default_params, key,
-                                             config.reference_seeds, config.final_fraction)
+                                             config.reference_seeds, config.final_fraction,
+                                             config.fitness, config.eval_envs)
         except ValueError as err:
             raise DiscoveryError(f"reference return of {env_id}: {err}") from None
         if not value > 0:

@@ -1,0 +1,67 @@
+"""A fresh evaluation of a trained agent: its final policy on new episodes.
+
+This is the fitness of the original LPO code (Lu et al., NeurIPS 2022,
+discovered-policy-optimisation `dpo/brax_drift.py`, `run_eval`; the fitness in
+`dpo/main_drift_brax.py` is the eval env's completed-episode mean reward after
+training): `num_eval_envs=128` fresh environments run for one episode length
+with the final policy parameters and the final, *frozen* observation normaliser.
+Actions are *sampled* from the policy there
+(`parametric_action_distribution.sample(logits, key)`), not taken at the mode,
+and so they are here.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from algorithms.trainer import Trainer, TrainResult
+from envs import ClipAction, NormalizeObservation, Vectorized
+
+
+def evaluate_policy(trainer: Trainer, result: TrainResult, key: jax.Array,
+                    num_envs: int) -> jax.Array:
+    """Mean raw episode return, shape (), of `result`'s final policy over
+    `num_envs` fresh episodes (one per env, each at most `max_episode_steps`).
+
+    Pure and jittable (one `lax.scan` over `max_episode_steps` steps), vmappable
+    over `result` and `key`. The env is wrapped as in training
+    (`Trainer._vector_env`: ClipAction for a clipped Gaussian, then Vectorized),
+    observations are normalised with `result.obs_stats` held fixed (as the
+    original evaluates with the trained normaliser, not updating it), and the
+    returns come from the episode statistics (`info["episode_return"]`), which
+    sit under every reward wrapper, so they are unscaled. An env's first
+    finished episode is counted; NaN if no env finished one (cannot happen for
+    an env that truncates at `max_episode_steps`)."""
+    limit = int(getattr(trainer.env, "max_episode_steps", 0) or 0)
+    if limit < 1:
+        raise ValueError(f"{trainer.env.env_id} states no max_episode_steps, so one full "
+                         "episode has no length; set episode_length in env_options")
+    policy, cfg = trainer.policy, trainer.config
+    env = ClipAction(trainer.env) if policy.kind == "gaussian" else trainer.env
+    env = Vectorized(env, num_envs)
+    # Only its `_normalize` is used: the same clip and epsilon as in training.
+    normalizer = NormalizeObservation(env)
+    use_stats = cfg.normalize_obs and result.obs_stats is not None
+
+    def observe(obs: jax.Array) -> jax.Array:  # (num_envs, *obs_shape) -> (num_envs, obs_dim)
+        if use_stats:
+            obs = normalizer._normalize(obs, result.obs_stats)
+        return obs.reshape(num_envs, trainer.obs_dim)
+
+    def step(carry, _):
+        state, obs, key, returns, finished = carry
+        key, k_act, k_env = jax.random.split(key, 3)
+        raw, _ = policy.sample(result.params["actor"], k_act, observe(obs))
+        obs, state, _, _, _, info = env.step(k_env, state, policy.to_env_action(raw))
+        first = info["episode_done"] & ~finished  # later episodes after auto-reset are ignored
+        returns = jnp.where(first, info["episode_return"], returns)
+        return (state, obs, key, returns, finished | info["episode_done"]), None
+
+    k_reset, k_run = jax.random.split(key)
+    obs, state = env.reset(k_reset)
+    zeros = jnp.zeros((num_envs,), jnp.float32)
+    carry = (state, obs, k_run, zeros, jnp.zeros((num_envs,), bool))
+    (_, _, _, returns, finished), _ = jax.lax.scan(step, carry, None, limit)
+    count = finished.sum()
+    return jnp.where(count > 0, (returns * finished).sum() / jnp.maximum(count, 1), jnp.nan)
