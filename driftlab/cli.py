@@ -2,7 +2,9 @@
 
 Each verb lives in its own module exposing `add_parser(subparsers)` and
 `run(args) -> int`; this file only wires them up and turns user errors into
-one line on stderr (exit status 2) instead of a traceback.
+one line on stderr (exit status 2) instead of a traceback. Before any of
+them runs, JAX's persistent compilation cache is switched on (see
+`setup_compilation_cache`), so a repeated command skips most XLA compiles.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 
 # Verb -> module. Modules are imported only when needed, so `--help` is quick.
 COMMANDS = {
     "train": "driftlab.train_command",
     "envs": "driftlab.envs_command",
+    "drifts": "driftlab.drifts_command",
 }
 OPTIONAL_COMMANDS = {
     "discover": "driftlab.discover_command",
@@ -33,6 +38,66 @@ def _available_commands() -> dict[str, str]:
         if importlib.util.find_spec(module) is not None:
             found[verb] = module
     return found
+
+
+OFF_VALUES = ("off", "0", "false", "no", "none", "disable", "disabled")
+CACHE_MIN_COMPILE_SECONDS = "0.2"  # JAX's default (1 s) would skip e.g. a gymnax env's init
+CACHE_MAX_BYTES = str(4 << 30)  # least recently used entries go beyond this (needs filelock)
+_cache_ready = False
+
+
+def resolve_cache_dir(environ: Mapping[str, str]) -> tuple[Path | None, str | None]:
+    """(directory, warning) for the compilation cache: `DRIFTLAB_JAX_CACHE` when it
+    is a path, `$XDG_CACHE_HOME/driftlab/jax` or `~/.cache/driftlab/jax` when it is
+    unset, None when it is `off` or the directory cannot be created or written
+    (then a one-line warning)."""
+    value = environ.get("DRIFTLAB_JAX_CACHE", "").strip()
+    if value.lower() in OFF_VALUES:
+        return None, None
+    if value:
+        path = Path(value).expanduser()
+    else:
+        base = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or Path.home())
+                                                    / ".cache")
+        path = Path(base).expanduser() / "driftlab" / "jax"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        return None, (f"driftlab: compilation cache off ({path} is not writable: "
+                      f"{err.strerror or err}); set DRIFTLAB_JAX_CACHE=/other/dir or off")
+    return path, None
+
+
+def setup_compilation_cache(environ: MutableMapping[str, str] = os.environ) -> Path | None:
+    """Switch JAX's persistent compilation cache on for this process (and the
+    processes it starts), before anything compiles. A process that set jax's
+    cache directory itself (a script, the tests) keeps it, and so does a
+    JAX_COMPILATION_CACHE_DIR unless DRIFTLAB_JAX_CACHE is given. Never raises."""
+    jax = sys.modules.get("jax")
+    if jax is not None and jax.config.jax_compilation_cache_dir:
+        return Path(jax.config.jax_compilation_cache_dir)
+    if environ.get("JAX_COMPILATION_CACHE_DIR") and not environ.get("DRIFTLAB_JAX_CACHE"):
+        return Path(environ["JAX_COMPILATION_CACHE_DIR"])
+    path, warning = resolve_cache_dir(environ)
+    if warning:
+        print(warning, file=sys.stderr)
+    if path is None:
+        return None
+    settings = {"JAX_COMPILATION_CACHE_DIR": str(path),
+                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": environ.get(
+                    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", CACHE_MIN_COMPILE_SECONDS)}
+    if importlib.util.find_spec("filelock") is not None:
+        settings["JAX_COMPILATION_CACHE_MAX_SIZE"] = environ.get(
+            "JAX_COMPILATION_CACHE_MAX_SIZE", CACHE_MAX_BYTES)
+    environ.update(settings)  # read by jax when it is imported, here or in a child process
+    if jax is not None:  # already imported (driftlab called in-process): set it directly
+        for name, value in settings.items():
+            kind = float if "SECS" in name else (int if "SIZE" in name else str)
+            jax.config.update(name.lower(), kind(value))
+    return path
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
@@ -61,6 +126,10 @@ def run_stage(argv: list[object], hint: str = "") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    global _cache_ready
+    if not _cache_ready:  # once per process, before anything compiles
+        setup_compilation_cache()
+        _cache_ready = True
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     from driftlab.errors import user_errors

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 from tqdm.auto import tqdm
@@ -74,15 +75,29 @@ def build(env_id: str, algo: str, settings: dict[str, Any], drift_path: str | No
 
 
 def chunk_length(n_updates: int, chunks: int) -> int:
-    """Updates per jitted chunk: a divisor of `n_updates` near n_updates/chunks
-    when there is one (one compile), else the plain ceiling (a second compile
-    for the shorter last chunk)."""
-    target = max(1, math.ceil(n_updates / max(1, chunks)))
-    for delta in range(target // 2 + 1):
-        for candidate in (target + delta, target - delta):
-            if 0 < candidate <= n_updates and n_updates % candidate == 0:
-                return candidate
-    return target
+    """Updates per jitted chunk: about n_updates/chunks. Every chunk runs the same
+    program (see `chunk_runner`), so the count need not divide n_updates."""
+    return max(1, min(n_updates, math.ceil(n_updates / max(1, chunks))))
+
+
+def chunk_runner(trainer: Trainer, drift_params: Any, length: int):
+    """`run(states, n) -> (states, metrics)`: the next `n <= length` updates of
+    every (vmapped) seed, jitted once for the whole run.
+
+    `n` is a traced value: the scan always has `length` steps and a step past
+    `n` is a no-op (a `lax.cond` on an unbatched predicate, so it costs nothing
+    and leaves the state untouched); its metrics rows are padding to drop. A
+    shorter last chunk therefore compiles no second program."""
+    def run_chunk(state, n):
+        def step(s, i):
+            return jax.lax.cond(i < n, lambda s: trainer.update(s, drift_params),
+                                lambda s: (s, skipped), s)
+
+        shapes = jax.eval_shape(lambda s: trainer.update(s, drift_params)[1], state)
+        skipped = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+        return jax.lax.scan(step, state, jnp.arange(length))
+
+    return jax.jit(jax.vmap(run_chunk, in_axes=(0, None)))
 
 
 def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 1,
@@ -103,8 +118,7 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     n_updates = config.num_updates
     chunk = chunk_length(n_updates, chunks)
     init = jax.jit(jax.vmap(trainer.init))
-    run_chunk = jax.jit(jax.vmap(lambda s, n: trainer.run(s, drift_params, None, n),
-                                 in_axes=(0, None)), static_argnums=1)
+    run_chunk = chunk_runner(trainer, drift_params, chunk)
     keys = jax.random.split(jax.random.key(seed), seeds)
 
     start = time.time()
@@ -116,8 +130,8 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
         done = 0
         while done < n_updates:
             n = min(chunk, n_updates - done)
-            state, metrics = run_chunk(state, n)
-            metrics = jax.device_get(metrics)  # each (seeds, n)
+            state, metrics = run_chunk(state, np.int32(n))
+            metrics = {k: v[:, :n] for k, v in jax.device_get(metrics).items()}  # (seeds, n)
             for i in range(n):
                 per_seed = {k: np.asarray(v[:, i], dtype=np.float64) for k, v in metrics.items()}
                 record = {"update": done + i + 1,

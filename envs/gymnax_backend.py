@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import sys
+import types
 from typing import Any
 
-import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnax.environments import spaces as gymnax_spaces
 
 from envs.base import Environment, StepResult
 from envs.spaces import Box, Discrete, Space
+
+
+@contextlib.contextmanager
+def _deferred_import(name: str):
+    """While the block runs, `import NAME` binds a stand-in that imports the real
+    module on first attribute use. gymnax imports seaborn (and with it scipy.stats
+    and pandas, ~1 s) only to render Pong; training never touches it."""
+    if name in sys.modules:
+        yield
+        return
+    stub = types.ModuleType(name)
+
+    def load(attr: str) -> Any:
+        if sys.modules.get(name) is stub:
+            del sys.modules[name]
+        return getattr(importlib.import_module(name), attr)
+
+    stub.__getattr__ = load
+    sys.modules[name] = stub
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is stub:
+            del sys.modules[name]
+
+
+with _deferred_import("seaborn"):
+    import gymnax
+from gymnax.environments import spaces as gymnax_spaces  # noqa: E402
 
 GYMNAX_IDS: tuple[str, ...] = tuple(gymnax.registered_envs)
 

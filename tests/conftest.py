@@ -1,5 +1,6 @@
 """Shared test set-up: JAX's persistent compilation cache (repeat runs skip
-most XLA compiles) and small helpers."""
+most XLA compiles) and small helpers. `DRIFTLAB_JAX_CACHE` moves it (or turns
+it off); `driftlab` commands the tests start as subprocesses share it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 import jax
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE_DIR = os.environ.get("DRIFTLAB_JAX_CACHE", str(ROOT / ".jax_cache"))
+CACHE_DIR = os.environ.get("DRIFTLAB_JAX_CACHE", "").strip() or str(ROOT / ".jax_cache")
 
-jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+if CACHE_DIR.lower() not in ("off", "0", "false", "no", "none", "disable", "disabled"):
+    os.environ["DRIFTLAB_JAX_CACHE"] = CACHE_DIR
+    jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
