@@ -143,7 +143,11 @@ def test_drift_variant_chosen_in_config(temporal, ppo_init):
     disc = Discovery(make_config(drift={"temporal": temporal, "ppo_init": ppo_init}))
     assert disc.drift.spec["temporal"] is temporal and disc.drift.spec["ppo_init"] is ppo_init
     assert disc.init_params["w_in"].shape == (16 if temporal else 8, 128)
-    assert float(jnp.abs(disc.init_params["w_in"]).sum()) == 0.0  # ES starts at zero
+    # default: a small random start (std init_scale); `init_mean: zeros` is the published one
+    assert 0.01 < float(jnp.std(disc.init_params["w_in"])) < 0.05
+    zeros = Discovery(make_config(drift={"temporal": temporal, "ppo_init": ppo_init},
+                                  init_mean="zeros"))
+    assert float(jnp.abs(zeros.init_params["w_in"]).sum()) == 0.0
 
 
 def _grid_drifts(disc, members):
