@@ -8,6 +8,7 @@ trainer on the same settings, in the same process, so their ratio is robust to
 a noisy machine.
 
     python benchmarks/reference_ppo.py gymnax/CartPole-v1 --timesteps 500000
+    python benchmarks/reference_ppo.py gymnax/Breakout-MinAtar --timesteps 1e6 --num-envs 64
 """
 
 from __future__ import annotations
@@ -165,12 +166,18 @@ def make_train(env_name: str, num_envs: int = 4, num_steps: int = 128, total_tim
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("env", help="a gymnax id, e.g. gymnax/CartPole-v1")
-    parser.add_argument("--timesteps", type=int, default=500_000)
+    parser.add_argument("--timesteps", type=float, default=500_000)
     parser.add_argument("--num-envs", type=int, default=4)
+    parser.add_argument("--num-steps", type=int, default=128)
+    parser.add_argument("--update-epochs", type=int, default=4)
+    parser.add_argument("--num-minibatches", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=2.5e-4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     train = jax.jit(make_train(args.env.removeprefix("gymnax/"), num_envs=args.num_envs,
-                               total_timesteps=args.timesteps))
+                               num_steps=args.num_steps, total_timesteps=int(args.timesteps),
+                               update_epochs=args.update_epochs,
+                               num_minibatches=args.num_minibatches, lr=args.lr))
     returns = np.asarray(train(jax.random.key(args.seed)))
     tail = returns[-max(1, len(returns) // 10):]
     print(f"{args.env}: mean return over the last 10% of updates {np.nanmean(tail):.1f}")

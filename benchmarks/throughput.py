@@ -9,15 +9,28 @@ peak-memory figure, no cache effects between cases). Ratios measured in one
 run are the figures to compare across machines.
 
     python benchmarks/throughput.py [--out benchmarks/results/throughput.json] [--quick]
+
+`--whole-process` instead times what a user waits for: the whole `driftlab train`
+command against the whole reference script (`python benchmarks/reference_ppo.py`)
+on the same settings (Breakout-MinAtar, 64 envs x 128 steps, 4 epochs x 4
+minibatches, MLP 64x64 tanh, 1e6 steps, 1 seed), as subprocesses taken in turn,
+several rounds, medians, with a cold compilation cache (a fresh directory per
+run) and a warm one (filled by an untimed run first). It writes
+benchmarks/results/whole_process.json; `--quick` runs CartPole on a tiny budget.
+
+    python benchmarks/throughput.py --whole-process [--quick] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,6 +139,10 @@ def measure_against_reference(env_id: str, config, train_fn, keys, rounds: int =
             "train_over_reference": median["reference"] / median["train"], "rounds": rounds}
 
 
+DEFAULT_OUT = str(ROOT / "benchmarks" / "results" / "throughput.json")
+WHOLE_PROCESS_OUT = str(ROOT / "benchmarks" / "results" / "whole_process.json")
+
+
 def run_child(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
     cmd = [sys.executable, __file__, "--child", env_id, mode, str(seeds), str(timesteps)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -135,16 +152,113 @@ def run_child(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
     return json.loads(lines[-1])
 
 
+# The reference script's remaining settings, for driftlab's side of a whole-process run.
+REFERENCE_HYPERPARAMS = {"learning_rate": 2.5e-4, "adam_b1": 0.9, "adam_b2": 0.999,
+                         "gamma": 0.99, "gae_lambda": 0.95, "ent_coef": 0.01, "vf_coef": 0.5,
+                         "max_grad_norm": 0.5, "anneal_lr": True}
+WHOLE_PROCESS = {"env": "gymnax/Breakout-MinAtar", "timesteps": 1_000_000}
+WHOLE_PROCESS_QUICK = {"env": "gymnax/CartPole-v1", "timesteps": 20_000}
+
+
+def whole_process_commands(env_id: str, timesteps: int, out_dir: Path) -> dict[str, list[str]]:
+    """The `driftlab train` command and the reference script, on the same settings."""
+    settings = {**CASES[env_id]["settings"], **REFERENCE_HYPERPARAMS}
+    train = [sys.executable, "-m", "driftlab.cli", "train", "--algo", "ppo", "--env", env_id,
+             "--seeds", "1", "--timesteps", str(timesteps), "--no-progress",
+             "--out", str(out_dir / "train")]
+    train += [f"--set={key}={value if isinstance(value, str) else json.dumps(value, separators=(',', ':'))}"
+              for key, value in settings.items()]
+    reference = [sys.executable, str(ROOT / "benchmarks" / "reference_ppo.py"), env_id,
+                 "--timesteps", str(timesteps), "--num-envs", str(settings["num_envs"]),
+                 "--num-steps", str(settings["num_steps"]),
+                 "--update-epochs", str(settings["update_epochs"]),
+                 "--num-minibatches", str(settings["num_minibatches"]),
+                 "--lr", str(settings["learning_rate"])]
+    return {"train": train, "reference": reference}
+
+
+def timed_run(cmd: list[str], cache_dir: Path) -> float:
+    """Wall-clock seconds of one whole process using `cache_dir` as JAX's
+    compilation cache (both programs get the same cache settings)."""
+    from driftlab.cli import CACHE_MIN_COMPILE_SECONDS
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    env.update(DRIFTLAB_JAX_CACHE=str(cache_dir), JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=CACHE_MIN_COMPILE_SECONDS)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def whole_process(quick: bool, rounds: int) -> dict:
+    """`driftlab train` vs the reference script as whole processes, alternated;
+    cold cache (fresh per run) and warm cache (filled beforehand); medians."""
+    case = WHOLE_PROCESS_QUICK if quick else WHOLE_PROCESS
+    work = Path(tempfile.mkdtemp(prefix="driftlab-whole-"))
+    times: dict[str, dict[str, list[float]]] = {"cold": {"train": [], "reference": []},
+                                                "warm": {"train": [], "reference": []}}
+    try:
+        warm_dirs = {name: work / f"warm-{name}" for name in ("train", "reference")}
+        for name, cmd in whole_process_commands(case["env"], case["timesteps"],
+                                                work / "fill").items():
+            timed_run(cmd, warm_dirs[name])  # fills the warm cache; not timed
+        for i in range(rounds):
+            cmds = whole_process_commands(case["env"], case["timesteps"], work / f"round-{i}")
+            for temperature in ("cold", "warm"):
+                for name, cmd in cmds.items():
+                    cache = (work / f"cold-{name}-{i}" if temperature == "cold"
+                             else warm_dirs[name])
+                    shutil.rmtree(work / f"round-{i}" / "train", ignore_errors=True)
+                    seconds = timed_run(cmd, cache)
+                    times[temperature][name].append(seconds)
+                    print(f"round {i + 1}/{rounds} {temperature:4s} {name:9s} {seconds:7.2f} s",
+                          flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    medians = {t: {name: sorted(v)[len(v) // 2] for name, v in by.items()}
+               for t, by in times.items()}
+    commands = whole_process_commands(case["env"], case["timesteps"], Path("OUT"))
+    return {"env": case["env"], "timesteps": case["timesteps"], "seeds": 1, "rounds": rounds,
+            "quick": quick,
+            "commands": {name: " ".join("python" if c == sys.executable
+                                        else c.removeprefix(f"{ROOT}/") for c in cmd)
+                         for name, cmd in commands.items()},
+            "wall_seconds": times, "median_wall_seconds": medians,
+            "train_over_reference_wall": {t: m["train"] / m["reference"]
+                                          for t, m in medians.items()},
+            "note": "train_over_reference_wall = median wall-clock of the whole `driftlab "
+                    "train` process / that of the reference script (below 1: driftlab is "
+                    "quicker); cold: a fresh compilation cache per run, warm: a filled one"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
+    parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--quick", action="store_true", help="a tenth of the budgets")
     parser.add_argument("--envs", nargs="*", default=list(CASES))
+    parser.add_argument("--whole-process", action="store_true",
+                        help="time whole `driftlab train` vs reference-script processes")
+    parser.add_argument("--rounds", type=int, default=3, help="--whole-process rounds")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         env_id, mode, seeds, timesteps = args.child
         print(json.dumps(measure(env_id, mode, int(seeds), int(timesteps))))
+        return
+    if args.whole_process:
+        import jax
+
+        result = whole_process(args.quick, args.rounds)
+        result.update(benchmark="whole_process", date=datetime.now(UTC).isoformat(),
+                      machine={"platform": platform.platform(), "cpus": os.cpu_count(),
+                               "jax": jax.__version__, "backend": jax.default_backend()})
+        out = Path(args.out if args.out != DEFAULT_OUT else WHOLE_PROCESS_OUT)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result["train_over_reference_wall"]), f"\nwrote {out}")
         return
 
     scale = 0.1 if args.quick else 1.0
