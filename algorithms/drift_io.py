@@ -20,6 +20,7 @@ import numpy as np
 from flax import serialization
 
 from algorithms.drifts import Drift, make_drift
+from algorithms.shipped import list_shipped, shipped_dir
 from algorithms.storage import atomic_write_bytes
 
 # Keys of a drift JSON that are metadata, not options of the drift family.
@@ -43,9 +44,20 @@ def save_drift(directory: str | Path, drift: Drift, params: Any, name: str = "dr
     return directory / f"{name}.json"
 
 
+def resolve_drift_path(path: str | Path) -> Path:
+    """`path` itself when it exists, else the folder of the shipped drift of that
+    name (`driftlab drifts` lists them); a missing path stays as given."""
+    candidate = Path(path)
+    if candidate.exists():
+        return candidate
+    shipped = shipped_dir(str(path))
+    return shipped if shipped is not None else candidate
+
+
 def load_drift(path: str | Path) -> tuple[Drift, Any]:
-    """(drift, params) from a drift JSON file or a directory containing `drift.json`."""
-    path = Path(path)
+    """(drift, params) from a drift JSON file, a directory containing `drift.json`,
+    or the name of a shipped drift (e.g. `lpo-cartpole`)."""
+    path = resolve_drift_path(path)
     if path.is_dir():
         if not (path / "drift.json").is_file():
             raise DriftFileError(
@@ -53,7 +65,9 @@ def load_drift(path: str | Path) -> tuple[Drift, Any]:
                 "a drift (discover, distill) or the drift's .json file")
         path = path / "drift.json"
     elif not path.is_file():
-        raise DriftFileError(f"{path} does not exist; pass a run directory or a drift .json file")
+        names = ", ".join(list_shipped()) or "none installed"
+        raise DriftFileError(f"{path} does not exist; pass a run directory, a drift .json file "
+                             f"or a shipped drift name ({names})")
     try:
         spec = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -115,7 +115,12 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
 
 def _drift_name(path: Path) -> str:
     """Name a learned drift by its run directory (`--drift RUN_DIR` or
-    `RUN_DIR/drift.json`), or by the file stem for other drift files."""
+    `RUN_DIR/drift.json`), by the file stem for other drift files, and as
+    `shipped NAME` for a drift shipped with driftlab."""
+    from algorithms.shipped import shipped_dir
+
+    if not path.exists() and shipped_dir(str(path)) is not None:
+        return f"shipped {path}"
     if path.suffix != ".json":
         return path.name or "drift"
     return (path.parent.name or "drift") if path.stem == "drift" else path.stem

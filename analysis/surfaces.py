@@ -19,6 +19,7 @@ import numpy as np
 from algorithms import Drift, make_drift
 from algorithms.drift_io import DriftFileError, load_drift
 from algorithms.drifts import DRIFTS
+from algorithms.shipped import list_shipped, shipped_dir
 
 
 class AnalysisError(ValueError):
@@ -60,9 +61,14 @@ def load_source(spec: str | Path, label: str | None = None) -> DriftSource:
         if text in DRIFTS or text == "ta-lpo":
             drift = make_drift(text)
             return DriftSource(label or text, drift, drift.default_params)
+        shipped = shipped_dir(text)
+        if shipped is not None:
+            drift, params = load_drift(shipped)
+            return DriftSource(label or text, drift, params)
         raise AnalysisError(
-            f"{text} is neither a run directory, a drift .json file nor a built-in drift "
-            f"({', '.join(sorted(DRIFTS))}); pass one of those")
+            f"{text} is neither a run directory, a drift .json file, a built-in drift "
+            f"({', '.join(sorted(DRIFTS))}) nor a shipped drift "
+            f"({', '.join(list_shipped()) or 'none installed'}); pass one of those")
     if path.is_dir():
         if (path / "drift.json").is_file():
             target: Path = path / "drift.json"

@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "--algo distilled --drift DIR`), candidate_<k>.json, "
                                    "candidates.json and formulas.md (text + LaTeX).")
     p.add_argument("drift", metavar="DRIFT_OR_RUN_DIR",
-                   help="run directory, drift .json file, or a built-in name (ppo, dpo)")
+                   help="run directory, drift .json file, a built-in name (ppo, dpo) "
+                        "or a shipped drift (driftlab drifts)")
     p.add_argument("--out", help="output directory (default runs/distill-...)")
     p.add_argument("--top", type=int, default=3, help="candidates to export (default 3)")
     p.add_argument("--no-symbolic", action="store_true", help="fit the families only")

@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "drifts, small multiples over progress for temporal drifts, "
                                    "and a pass/fail report of the three drift conditions.")
     p.add_argument("drift", metavar="DRIFT_OR_RUN_DIR",
-                   help="run directory, drift .json file, or a built-in name (ppo, dpo, lpo)")
+                   help="run directory, drift .json file, a built-in name (ppo, dpo, lpo) "
+                        "or a shipped drift (driftlab drifts)")
     p.add_argument("--compare", nargs="*", default=["ppo", "dpo"], metavar="DRIFT",
                    help="drifts to show beside it (default: ppo dpo; pass none for alone)")
     p.add_argument("--out", help="output directory (default runs/inspect-...)")

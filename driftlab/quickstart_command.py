@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 ALGOS = ("ppo", "dpo", "lpo", "distilled")
+# Shipped with driftlab (drifts/): the CPU discovery that beats PPO on its meta-training
+# env, and its distilled closed form; trained beside the quickstart's own drift.
+SHIPPED = (("lpo", "lpo-cartpole"), ("distilled", "lpo-cartpole-formula"))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -99,16 +102,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"already done: {distill}")
 
-    _stage(f"4/5 train PPO, DPO, learned LPO and distilled on held-out {args.env}")
+    _stage(f"4/5 train PPO, DPO, learned LPO and distilled on held-out {args.env}, "
+           "beside the shipped drift and its formula")
+    from algorithms.shipped import list_shipped
+
+    jobs = [(algo, f"train-{algo}",
+             {"lpo": ["--drift", discover], "distilled": ["--drift", distill]}.get(algo, []))
+            for algo in ALGOS]
+    jobs += [(algo, f"train-shipped-{name}", ["--drift", name])
+             for algo, name in SHIPPED if name in list_shipped()]
     runs = []
-    for algo in ALGOS:
-        out = root / f"train-{algo}"
+    for algo, folder, drift in jobs:
+        out = root / folder
         runs.append(out)
         if _done(out, "summary.json"):
             print(f"already done: {out}")
             continue
         _clear(out)
-        drift = {"lpo": ["--drift", discover], "distilled": ["--drift", distill]}.get(algo, [])
         call("train", "--algo", algo, "--env", args.env, "--seeds", seeds,
              "--timesteps", int(timesteps), "--out", out, *drift)
 

@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML file of settings merged over the env's preset")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set learning_rate=3e-4 --set drift.eps=0.3")
-    p.add_argument("--drift", help="run directory or drift .json to load (lpo, distilled)")
+    p.add_argument("--drift", help="run directory, drift .json or shipped drift name "
+                                    "(see `driftlab drifts`) to load (lpo, distilled)")
     p.add_argument("--out", help="run directory to create (default runs/train-...)")
     p.add_argument("--chunks", type=int, default=20,
                    help="jitted pieces the run is split into for progress/logging (default 20)")

@@ -1,0 +1,124 @@
+"""The evaluation table of a shipped drift: it against PPO and DPO, 16 seeds per
+cell, IQM with 95% bootstrap CIs from `driftlab compare`.
+
+Cells: each meta-training env at the meta-training budget and at 4x that budget
+(settings of drifts/NAME/train.yaml), and each held-out env twice, with its
+own preset and with the meta-training settings (train.yaml, budget scaled).
+Every run is an ordinary `driftlab train` run directory under --out; the
+table goes to drifts/NAME/evaluation.{json,md} (or --write elsewhere).
+
+    python benchmarks/shipped_drift_table.py lpo-cartpole [--seeds 16] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from algorithms.shipped import shipped_dir  # noqa: E402
+from driftlab.cli import run_stage  # noqa: E402
+
+# Held-out budgets (env steps per seed) with each env's own preset.
+HELDOUT_PRESET_BUDGET = {"gymnax/Acrobot-v1": 100_000, "gymnax/Breakout-MinAtar": 500_000,
+                         "gymnax/Pendulum-v1": 200_000}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("name", help="shipped drift name, e.g. lpo-cartpole")
+    p.add_argument("--seeds", type=int, default=16)
+    p.add_argument("--out", default="runs/shipped-eval")
+    p.add_argument("--heldout", nargs="*", help="held-out envs (default: provenance's)")
+    p.add_argument("--write", help="folder for evaluation.json/md (default drifts/NAME)")
+    p.add_argument("--quick", action="store_true", help="2 seeds, tiny budgets (a smoke test)")
+    args = p.parse_args()
+
+    folder = shipped_dir(args.name)
+    if folder is None:
+        raise SystemExit(f"no shipped drift {args.name!r}")
+    provenance = yaml.safe_load((folder / "provenance.yaml").read_text())
+    train_yaml = folder / "train.yaml"
+    kind = provenance["kind"]
+    seeds = 2 if args.quick else args.seeds
+    heldout = args.heldout if args.heldout is not None else provenance["heldout_envs"]
+    out = Path(args.out) / args.name
+    cells = []
+    for env_id in provenance["meta_envs"]:
+        budget = int(provenance["timesteps"][env_id])
+        cells.append((f"{env_id} meta x1", env_id, budget, ["--config", train_yaml]))
+        cells.append((f"{env_id} meta x4", env_id, 4 * budget, ["--config", train_yaml]))
+    for env_id in heldout:
+        budget = HELDOUT_PRESET_BUDGET.get(env_id, 100_000)
+        cells.append((f"{env_id} held-out preset", env_id, budget, []))
+        meta_budget = 2 * int(next(iter(provenance["timesteps"].values())))
+        cells.append((f"{env_id} held-out meta-settings", env_id, meta_budget,
+                      ["--config", train_yaml]))
+    results = {"drift": args.name, "seeds": seeds, "cells": []}
+    for label, env_id, budget, extra in cells:
+        if args.quick:
+            budget = 4096
+        cell_dir = out / label.replace("/", "_").replace(" ", "-")
+        runs = []
+        tick = time.time()
+        for algo, drift in (("ppo", []), ("dpo", []), (kind, ["--drift", args.name])):
+            run_dir = cell_dir / f"train-{algo}"
+            runs.append(run_dir)
+            if (run_dir / "summary.json").is_file():
+                continue
+            if run_dir.exists():
+                import shutil
+
+                shutil.rmtree(run_dir)
+            run_stage(["train", "--algo", algo, "--env", env_id, "--seeds", seeds,
+                       "--timesteps", budget, "--out", run_dir, "--no-progress", *extra, *drift])
+        compare = cell_dir / "compare"
+        if compare.exists():
+            import shutil
+
+            shutil.rmtree(compare)
+        run_stage(["compare", *runs, "--out", compare])
+        table = json.loads((compare / "comparison.json").read_text())
+        results["cells"].append({"cell": label, "env": env_id, "timesteps": budget,
+                                 "settings": "train.yaml" if extra else "preset",
+                                 "seconds": round(time.time() - tick, 1), **table})
+    write = Path(args.write) if args.write else folder
+    if args.quick and not args.write:
+        write = out
+    write.mkdir(parents=True, exist_ok=True)
+    (write / "evaluation.json").write_text(json.dumps(results, indent=2) + "\n")
+    (write / "evaluation.md").write_text(markdown(results) + "\n")
+    print(markdown(results))
+    return 0
+
+
+def markdown(results: dict) -> str:
+    lines = [f"| cell | steps | PPO IQM [95% CI] | DPO IQM [95% CI] | {results['drift']} IQM "
+             "[95% CI] | normalised IQM vs PPO |", "|---|---:|---|---|---|---:|"]
+    for cell in results["cells"]:
+        rows = {r["label"].split(" (")[0] if "(" not in r["label"] or "shipped" not in r["label"]
+                else "shipped": r for r in cell["final"]}
+
+        def fmt(row: dict | None) -> str:
+            if row is None:
+                return "n/a"
+            return f"{row['iqm']:.1f} [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"
+
+        shipped_label = next((lab for lab in cell["normalized"] if "shipped" in lab), None)
+        norm = cell["normalized"].get(shipped_label, {}) if shipped_label else {}
+        lines.append(f"| {cell['cell']} | {cell['timesteps']:,} | {fmt(rows.get('ppo'))} | "
+                     f"{fmt(rows.get('dpo'))} | {fmt(rows.get('shipped'))} | "
+                     f"{norm.get('iqm', float('nan')):.3f} [{norm.get('ci_low', float('nan')):.3f}, "
+                     f"{norm.get('ci_high', float('nan')):.3f}] |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""`driftlab drifts`: list the shipped drifts, or ship a discovery run as one.
+
+    driftlab drifts                                   # name, meta envs, budget, generations
+    driftlab drifts --ship RUN_DIR --name NAME [--heldout ENV ...] [--dest DIR]
+
+Shipping copies what `discover` exported (drift.json + params) and its
+metrics.jsonl into `drifts/NAME/`, and writes `train.yaml` (the inner training
+settings of the first meta-training env, for `driftlab train --config`) and
+`provenance.yaml` (meta_envs, heldout_envs, timesteps, discovery config,
+generations, wall-clock, commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("drifts", help="list the shipped drifts (or ship a discovery run)",
+                       description="List the drifts shipped with driftlab (usable by name in "
+                                   "train --drift, inspect, distill and as a discovery "
+                                   "init_drift), or package a finished discovery run as one.")
+    p.add_argument("--ship", metavar="RUN_DIR", help="a discovery run directory to ship")
+    p.add_argument("--name", help="name of the shipped drift (lower case, digits, . _ -)")
+    p.add_argument("--heldout", nargs="*", default=None, metavar="ENV",
+                   help="held-out envs to record (default: the run's heldout_envs)")
+    p.add_argument("--dest", help="folder of shipped drifts (default: the source tree's drifts/)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from algorithms.shipped import list_shipped, shipped_dir
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import load_yaml
+
+    if args.ship:
+        if not args.name or not NAME_PATTERN.match(args.name):
+            raise DriftlabError("--ship needs --name NAME of lower-case letters, digits, '.', "
+                                "'_' or '-', e.g. --name lpo-cartpole")
+        out = ship(Path(args.ship), args.name, args.heldout,
+                   Path(args.dest) if args.dest else None)
+        print(f"shipped {args.name}: {out}")
+        return 0
+    names = list_shipped()
+    if not names:
+        print("no shipped drifts installed")
+        return 0
+    print(f"{'name':22s} {'kind':8s} {'meta-training envs':34s} {'steps/run':>10s} {'gens':>5s}")
+    for name in names:
+        folder = shipped_dir(name)
+        prov = load_yaml(folder / "provenance.yaml") if (folder / "provenance.yaml").is_file() else {}
+        spec = load_yaml(folder / "drift.json")  # JSON is YAML
+        timesteps = prov.get("timesteps", {})
+        steps = ", ".join(f"{int(v):,}" for v in timesteps.values()) if isinstance(
+            timesteps, dict) else str(timesteps)
+        print(f"{name:22s} {str(spec.get('kind')):8s} {', '.join(prov.get('meta_envs', [])):34s} "
+              f"{steps:>10s} {str(prov.get('generations', '?')):>5s}")
+    return 0
+
+
+def _commit() -> str:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
+         dest: Path | None = None) -> Path:
+    """Copy a finished discovery run into `dest/name/` (see module docstring)."""
+    from algorithms.drift_io import load_drift, save_drift
+    from algorithms.shipped import _SOURCE_TREE
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import load_yaml
+    from driftlab.rundir import atomic_write_text, read_jsonl, write_yaml
+
+    config = load_yaml(run_dir / "config.yaml")
+    discovery = config.get("discovery")
+    if config.get("command") != "discover" or not isinstance(discovery, dict):
+        raise DriftlabError(f"{run_dir} is not a discovery run directory (its config.yaml is "
+                            "not from `driftlab discover`)")
+    drift, params = load_drift(run_dir)
+    records = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
+    if not records:
+        raise DriftlabError(f"{run_dir} has no metrics.jsonl records; ship a run that has "
+                            "finished at least one generation")
+    spec = load_yaml(run_dir / "drift.json")
+    generation = int(spec.get("generation", records[-1]["generation"]))
+    records = [r for r in records if r.get("generation", 0) <= generation]
+    folder = (dest or _SOURCE_TREE) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    save_drift(folder, drift, params, name="drift",
+               metadata={"source": "discover", "generation": generation, "name": name,
+                         "note": f"shipped drift {name}; see provenance.yaml"})
+    meta_envs = list(discovery["envs"])
+    train = discovery["train"]
+    first = dict(train[meta_envs[0]])  # training settings only: usable with any --algo
+    header = (f"# Inner training settings {name} was meta-trained with on {meta_envs[0]}:\n"
+              f"#   driftlab train --algo {drift.spec['kind']} --drift {name} "
+              f"--env {meta_envs[0]} --config drifts/{name}/train.yaml\n")
+    import yaml
+
+    atomic_write_text(folder / "train.yaml", header + yaml.safe_dump(first, sort_keys=False))
+    seconds = sum(float(r.get("seconds", 0.0)) for r in records)
+    provenance: dict[str, Any] = {
+        "name": name,
+        "kind": drift.spec["kind"],
+        "meta_envs": meta_envs,
+        "heldout_envs": list(heldout if heldout is not None else discovery.get("heldout_envs", [])),
+        "timesteps": {e: int(train[e]["total_timesteps"]) for e in meta_envs},
+        "generations": generation,
+        "population": int(discovery["population"]),
+        "rollouts_per_member": int(discovery["rollouts_per_member"]),
+        "wall_clock_seconds_generations": round(seconds, 1),
+        "preset": config.get("preset"),
+        "commit": _commit(),
+        "shipped": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "discovery": discovery,
+    }
+    write_yaml(folder / "provenance.yaml", provenance)
+    atomic_write_text(folder / "metrics.jsonl",
+                      "".join(__import__("json").dumps(r) + "\n" for r in records))
+    return folder

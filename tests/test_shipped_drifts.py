@@ -1,0 +1,130 @@
+"""Shipped drifts (drifts/<name>/): layout and provenance, `driftlab drifts`,
+loading by name in train / inspect / distill / discovery, and `--ship`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import yaml
+
+from algorithms import TrainConfig
+from algorithms.drift_io import DriftFileError, load_drift
+from algorithms.shipped import list_shipped, shipped_dir
+from analysis.surfaces import load_source
+from driftlab.cli import main
+from driftlab.training import resolve_settings
+
+SHIPPED = list_shipped()
+PROVENANCE_KEYS = {"meta_envs", "heldout_envs", "timesteps", "discovery", "generations",
+                   "wall_clock_seconds_generations", "commit"}
+TINY_DISCOVERY = ["--set", "inner.total_timesteps=1024", "--set", "inner.num_envs=4",
+                  "--set", "inner.num_steps=32", "--set", "inner.update_epochs=1",
+                  "--set", "inner.num_minibatches=2", "--set", "population=4",
+                  "--set", "generations=1", "--set", "eval_seeds=1", "--no-progress"]
+
+
+def test_the_cpu_discovery_drift_is_shipped():
+    assert "lpo-cartpole" in SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_layout_and_provenance(name):
+    folder = shipped_dir(name)
+    for file in ("drift.json", "train.yaml", "provenance.yaml"):
+        assert (folder / file).is_file(), file
+    provenance = yaml.safe_load((folder / "provenance.yaml").read_text())
+    assert PROVENANCE_KEYS <= set(provenance)
+    assert isinstance(provenance["meta_envs"], list) and provenance["meta_envs"]
+    assert isinstance(provenance["heldout_envs"], list)
+    assert not set(provenance["meta_envs"]) & set(provenance["heldout_envs"])
+    drift, params = load_drift(name)
+    assert drift.spec["kind"] == provenance["kind"]
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(params))
+    if provenance["kind"] == "lpo":  # a discovery: its metrics come along
+        lines = (folder / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(line)["generation"] for line in lines][-1] == provenance["generations"]
+    # train.yaml is `driftlab train --config` input for the meta-training env
+    env_id = provenance["meta_envs"][0]
+    config = TrainConfig.from_dict(resolve_settings(env_id, str(folder / "train.yaml")))
+    if "timesteps" in provenance and isinstance(provenance["timesteps"], dict):
+        assert config.total_timesteps == provenance["timesteps"][env_id]
+
+
+def test_drifts_command_lists_the_shipped_drifts(capsys):
+    assert main(["drifts"]) == 0
+    out = capsys.readouterr().out
+    for name in SHIPPED:
+        assert name in out
+
+
+def test_a_shipped_name_loads_in_inspect_distill_and_discovery():
+    drift, params = load_drift("lpo-cartpole")
+    source = load_source("lpo-cartpole")  # what inspect and distill use
+    assert source.drift.spec == drift.spec
+    np.testing.assert_array_equal(source.params["w_in"], params["w_in"])
+    from discovery.config import DiscoveryConfig
+    from discovery.loop import load_initial_drift
+
+    config = DiscoveryConfig.from_dict({
+        "envs": ["gymnax/CartPole-v1"], "init_drift": "lpo-cartpole", "drift": {"ppo_init": True},
+        "train": {"gymnax/CartPole-v1": {"total_timesteps": 1024, "num_envs": 4,
+                                         "num_steps": 32}}})
+    start = load_initial_drift(config, drift)
+    np.testing.assert_array_equal(start["w_out"], params["w_out"])
+
+
+def test_train_with_a_shipped_name(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--algo", "lpo", "--drift", "lpo-cartpole", "--env",
+                 "gymnax/CartPole-v1", "--timesteps", "1024", "--set", "num_envs=4",
+                 "--set", "num_steps=32", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["algo"] == "lpo"
+
+
+def test_unknown_drift_name_is_one_line_naming_the_shipped(capsys):
+    with pytest.raises(DriftFileError, match="lpo-cartpole"):
+        load_drift("no-such-drift")
+    assert main(["train", "--algo", "lpo", "--drift", "no-such-drift", "--env",
+                 "gymnax/CartPole-v1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "shipped drift name" in err[0]
+
+
+def test_ship_a_discovery_run(tmp_path):
+    run = tmp_path / "discover"
+    assert main(["discover", "--preset", "cartpole-tiny", "--out", str(run),
+                 *TINY_DISCOVERY]) == 0
+    assert main(["drifts", "--ship", str(run), "--name", "tiny", "--dest",
+                 str(tmp_path / "drifts")]) == 0
+    folder = tmp_path / "drifts" / "tiny"
+    provenance = yaml.safe_load((folder / "provenance.yaml").read_text())
+    assert provenance["meta_envs"] == ["gymnax/CartPole-v1"]
+    assert provenance["timesteps"] == {"gymnax/CartPole-v1": 1024}
+    assert provenance["generations"] == 1
+    a, pa = load_drift(folder)
+    b, pb = load_drift(run)
+    assert a.spec["kind"] == b.spec["kind"] == "lpo"
+    np.testing.assert_array_equal(pa["w_in"], pb["w_in"])
+    train = yaml.safe_load((folder / "train.yaml").read_text())
+    assert train["total_timesteps"] == 1024 and "drift" not in train
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["drifts", "--ship", "nowhere", "--name", "x"], "config.yaml"),
+    (["drifts", "--ship", ".", "--name", "Bad Name"], "--name"),
+])
+def test_ship_bad_input_is_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_shipped_root_is_a_folder():
+    from algorithms.shipped import shipped_root
+
+    assert isinstance(shipped_root(), Path)
