@@ -5,7 +5,9 @@
    same box is held out for scoring.
 2. Fit parametric families by least squares on D and, weighted, on dD/dr:
    PPO clip (eps); DPO with free alpha, beta and (r-1) or log r on each
-   advantage sign (4 variants); a sparse polynomial in (r-1, log r, A) whose
+   advantage sign (4 variants); PPO's clip plus one or two correction terms
+   inside its relu (the form of a PPO-initialised LPO drift); a sparse
+   polynomial in (r-1, log r, A) whose
    terms all vanish to second order at r = 1; a rational variant of it.
 3. Run a symbolic regression (gplearn) over r-1, log r, A (and progress) with
    +, -, *, /, tanh, relu, abs, square, min, max and a parsimony penalty;
@@ -200,7 +202,9 @@ def fit_template(family: str, expr: sympy.Expr, names: list[str], starts: list[l
     # No start could be refined: keep the first one; scoring ranks a non-finite drift last.
     theta = starts[0] if best is None else best.x
     constants = {name: float(v) for name, v in zip(names, theta, strict=True)}
-    return Candidate(family, expr, constants)
+    candidate = Candidate(family, expr, constants)
+    candidate.extra["fit_cost"] = math.inf if best is None else float(best.cost)
+    return candidate
 
 
 # ---- parametric families -------------------------------------------------------
@@ -289,6 +293,46 @@ def fit_rational(data: Sample, grad_weight: float = 0.3, threshold: float = 0.02
                         [x0 + [0.1, 0.1], x0 + [1.0, 0.01]], data, (lower, upper), grad_weight)
 
 
+def ppo_corrected_terms() -> list[sympy.Expr]:
+    """Corrections a PPO-initialised LPO net adds inside PPO's relu: its features
+    are linear and quadratic in (r-1) and log r, alone and times A; to second
+    order near r = 1 they reduce to these."""
+    return [(r - 1) * A, (r - 1) ** 2, (r - 1) ** 2 * A, (r - 1) ** 2 * A ** 2, r - 1]
+
+
+def fit_ppo_corrected(data: Sample, grad_weight: float = 0.3, max_terms: int = 2,
+                      terms: list[sympy.Expr] | None = None) -> list[Candidate]:
+    """relu(D_ppo(eps) + sum_k c_k t_k - 1e-4): PPO's clip with at most `max_terms`
+    corrections, the form of a PPO-initialised LPO drift (dpo/brax_drift.py,
+    lpo_bb.py: the net inside PPO's relu, the same 1e-4 shift). Every subset of
+    `terms` of each size is fitted; the best of each size is returned."""
+    from itertools import combinations
+
+    pool = terms or ppo_corrected_terms()
+    eps = sympy.Symbol("eps", real=True)
+    clipped = sympy.Min(sympy.Max(r, 1 - eps), 1 + eps)
+    ppo = relu((r - clipped) * A)
+    best: dict[int, tuple[float, Candidate]] = {}
+    for size in range(1, max_terms + 1):
+        for subset in combinations(range(len(pool)), size):
+            names = ["eps"] + [f"c{i}" for i in range(size)]
+            coefs = [sympy.Symbol(n, real=True) for n in names[1:]]
+            correction = sum((c * pool[k] for c, k in zip(coefs, subset, strict=True)),
+                             sympy.Integer(0))
+            expr = relu(ppo + correction - sympy.Rational(1, 10000))
+            cand = fit_template(f"ppo+{size} term{'s' if size > 1 else ''}", expr, names,
+                                [[0.2] + [0.0] * size, [0.1] + [0.1] * size,
+                                 [0.3] + [-0.1] * size], data,
+                                ([1e-3] + [-np.inf] * size, [2.0] + [np.inf] * size),
+                                grad_weight)
+            cost = cand.extra["fit_cost"]
+            if not math.isfinite(cost):
+                continue
+            if size not in best or cost < best[size][0]:
+                best[size] = (cost, cand)
+    return [cand for _, cand in sorted(best.values(), key=lambda x: x[0])]
+
+
 def _feature(term: sympy.Expr, data: Sample) -> np.ndarray:
     value, grad = _evaluator(term, [])(jnp.zeros((0,)), *(jnp.asarray(x, jnp.float32)
                                                           for x in (data.r, data.A, data.p)))
@@ -307,6 +351,7 @@ def fit_families(data: Sample, grad_weight: float = 0.3) -> list[Candidate]:
             f"dpo[A>=0: {pos}, A<0: {neg}]", expr, names,
             [[2.0, 0.6], [0.5, 0.5], [5.0, 2.0], [1.0, 0.2]], data, ([1e-2, 1e-2], [50, 50]),
             grad_weight))
+    candidates.extend(fit_ppo_corrected(data, grad_weight))
     candidates.append(fit_polynomial(data, grad_weight))
     candidates.append(fit_rational(data, grad_weight))
     return candidates

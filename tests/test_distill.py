@@ -123,3 +123,26 @@ def test_distilled_dpo_trains_cartpole_like_dpo(tmp_path):
     spread = max(np.std(a), np.std(b), 0.05 * np.mean(a))
     assert abs(np.mean(a) - np.mean(b)) <= 2 * spread
     assert np.mean(b) > 100  # it learned (random CartPole scores about 20)
+
+
+def test_ppo_corrected_family_recovers_a_ppo_init_style_drift():
+    """relu(D_ppo(0.2) + 0.3 A (r-1)^2 + 0.2 (r-1) - 1e-4), the form a PPO-initialised
+    LPO net takes to second order: the `ppo+2 terms` family recovers eps and both
+    coefficients, and wins the ranking over the rational/polynomial fits."""
+    from analysis.distill import fit_ppo_corrected
+
+    def target(params, ratio, log_ratio, adv, progress):
+        clip = jnp.clip(ratio, 0.8, 1.2)
+        ppo = jnp.maximum((ratio - clip) * adv, 0.0)
+        return jnp.maximum(ppo + 0.3 * adv * (ratio - 1) ** 2 + 0.2 * (ratio - 1) - 1e-4, 0.0)
+
+    source = DriftSource("ppo-init-like", Drift("ppo-init-like", target, {}), {})
+    train, heldout = sample_drift(source, points=41)
+    fitted = fit_ppo_corrected(train)
+    two = next(c for c in fitted if c.family == "ppo+2 terms")
+    two = score_candidate(two, heldout)
+    assert two.r2 > 0.999 and two.conditions.passed
+    assert two.constants["eps"] == pytest.approx(0.2, rel=0.05)
+    assert sorted(round(v, 2) for k, v in two.constants.items() if k != "eps") == [0.2, 0.3]
+    result = distill(source, symbolic=False)
+    assert result.best.family == "ppo+2 terms", result.table()
