@@ -50,7 +50,9 @@ class TrainConfig:
     actor_hidden: tuple[int, ...] = (64, 64)
     critic_hidden: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
-    continuous: str = "clip"  # "clip": Gaussian clipped by the env; "tanh": squashed
+    # "clip": Gaussian clipped by the env; "tanh": squashed (both a state-independent log
+    # std); "brax_tanh": Brax's squashed Gaussian, std = softplus(net) + 0.001 per state
+    continuous: str = "clip"
     anneal_lr: bool = True
     normalize_advantages: bool = True
     normalize_obs: bool = False
@@ -62,6 +64,20 @@ class TrainConfig:
     # algorithms/utils/configs.py, B1/B2) sets b2 = 0.99 for most games.
     adam_b1: float = 0.9
     adam_b2: float = 0.999
+    # Brax's PPO (brax.training.agents.ppo; the LPO/DPO paper's dpo/brax_drift.py). The
+    # defaults are the purejaxrl-style loop; configs/train/brax.yaml sets the Brax ones.
+    # "rollout": one GAE over each env's whole rollout, once per update, truncations
+    # bootstrapped from the pre-reset observation. "unroll": the rollout is cut into
+    # unrolls of `unroll_length` steps and GAE / value targets are recomputed inside every
+    # minibatch with the current critic, bootstrapped at each unroll's end, a truncated
+    # step masked out (Brax's compute_gae).
+    advantages: str = "rollout"
+    unroll_length: int = 5  # used when advantages == "unroll"
+    init: str = "orthogonal"  # network kernels: "orthogonal" or "lecun_uniform" (Brax)
+    obs_clip: float | None = None  # clip network inputs to +-obs_clip (Brax: 5)
+    # "floor": total_timesteps // (num_envs * num_steps) updates. "brax": as Brax counts
+    # (ppo/train.py), ceil(total_timesteps / (num_envs * num_steps * action_repeat)).
+    budget: str = "floor"
     env_options: dict = field(default_factory=dict)  # passed to envs.make
     hyperparams: Hyperparams = field(default_factory=Hyperparams)
 
@@ -76,6 +92,9 @@ class TrainConfig:
 
     @property
     def num_updates(self) -> int:
+        if self.budget == "brax":
+            steps = self.batch_size * int(self.env_options.get("action_repeat", 1))
+            return -(-self.total_timesteps // steps)
         return self.total_timesteps // self.batch_size
 
     # ---- construction ----
@@ -125,6 +144,31 @@ class TrainConfig:
         merged.update(changes)
         return TrainConfig.from_dict(merged)
 
+    def _validate_brax_mode(self) -> None:
+        """The Brax-mode settings (advantages, unroll_length, init, obs_clip, budget)."""
+        for key, allowed in (("advantages", ("rollout", "unroll")),
+                             ("init", ("orthogonal", "lecun_uniform")),
+                             ("budget", ("floor", "brax"))):
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"{key} must be one of {', '.join(allowed)}, "
+                                  f"got {getattr(self, key)!r}")
+        if self.obs_clip is not None and not self.obs_clip > 0:
+            raise ConfigError(f"obs_clip must be positive (or null for none), got {self.obs_clip}")
+        if self.advantages != "unroll":
+            return
+        if self.unroll_length < 1 or self.num_steps % self.unroll_length:
+            raise ConfigError(f"num_steps={self.num_steps} must be a multiple of unroll_length="
+                              f"{self.unroll_length} (>= 1) with advantages: unroll")
+        unrolls = self.num_envs * (self.num_steps // self.unroll_length)
+        if unrolls % self.num_minibatches:
+            raise ConfigError(
+                f"{unrolls} unrolls (num_envs x num_steps / unroll_length) are not divisible by "
+                f"num_minibatches={self.num_minibatches}; with advantages: unroll a minibatch "
+                "holds whole unrolls")
+        if self.clip_value_loss:
+            raise ConfigError("clip_value_loss needs the rollout's values, which advantages: "
+                              "unroll recomputes per minibatch; set clip_value_loss: false")
+
     def validate(self) -> None:
         """Raise ConfigError for settings that cannot work."""
         for key in ("num_envs", "num_steps", "update_epochs", "num_minibatches"):
@@ -147,8 +191,10 @@ class TrainConfig:
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise ConfigError(f"{key} must be in [0, 1) (an Adam moment decay such as 0.9), "
                                   f"got {getattr(self, key)}")
-        if self.continuous not in ("clip", "tanh"):
-            raise ConfigError(f"continuous must be 'clip' or 'tanh', got {self.continuous!r}")
+        if self.continuous not in ("clip", "tanh", "brax_tanh"):
+            raise ConfigError(f"continuous must be 'clip', 'tanh' or 'brax_tanh', "
+                              f"got {self.continuous!r}")
+        self._validate_brax_mode()
         hp = self.hyperparams
         checks = {
             "learning_rate": (0, math.inf, "a positive number such as 3e-4"),

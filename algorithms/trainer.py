@@ -4,6 +4,13 @@ drift plugs into.
     objective = mean(r * A - D(r, A))        (PPO, DPO, LPO, ... differ only in D)
     loss      = -objective + vf_coef * value_loss - ent_coef * entropy
 
+Two ways to get advantages (`TrainConfig.advantages`): "rollout" (purejaxrl: one
+GAE over each env's whole rollout, once per update) and "unroll" (Brax's PPO, as
+the LPO/DPO paper's Brax results were trained: the rollout is cut into unrolls of
+`unroll_length` steps and GAE is recomputed in every minibatch with the current
+critic, `brax_gae`). The policy distribution is the other choice
+(`TrainConfig.continuous`, algorithms/networks.py).
+
 `Trainer.train(key, drift_params, hparams)` is pure: jit it, vmap it over keys,
 drift parameters and hyperparameters. `init` / `run` expose the same loop in
 chunks so a caller can show progress or checkpoint between jitted pieces;
@@ -64,6 +71,43 @@ class Transition(NamedTuple):
     episode_done: jax.Array
 
 
+class Unrolls(NamedTuple):
+    """A rollout cut into unrolls of `unroll_length` steps (advantages: unroll), one
+    row per (unroll, env): leading axes (num_unrolls, unroll_length)."""
+
+    obs: jax.Array  # (N, L, obs_dim)
+    raw_action: jax.Array  # (N, L, ...)
+    log_prob: jax.Array  # (N, L) behaviour log-probabilities
+    reward: jax.Array  # (N, L), scaled as the env wrappers scale it
+    terminated: jax.Array  # (N, L)
+    truncated: jax.Array  # (N, L)
+    next_obs: jax.Array  # (N, obs_dim) observation after the unroll's last step (bootstrap)
+
+
+def brax_gae(truncation: jax.Array, termination: jax.Array, rewards: jax.Array,
+             values: jax.Array, bootstrap_value: jax.Array, lambda_: Any, discount: Any):
+    """Value targets and advantages, time-major (T, B), exactly as Brax computes them
+    (brax.training.agents.ppo.losses.compute_gae): a truncated step's delta is masked
+    to 0 and the recursion restarts there (so its advantage is 0 and its target its
+    own value), and the advantage is r + gamma * (1 - term) * vs_{t+1} - V_t."""
+    truncation_mask = 1 - truncation
+    values_t_plus_1 = jnp.concatenate([values[1:], jnp.expand_dims(bootstrap_value, 0)], axis=0)
+    deltas = rewards + discount * (1 - termination) * values_t_plus_1 - values
+    deltas *= truncation_mask
+
+    def step(acc, inputs):
+        mask, delta, term = inputs
+        acc = delta + discount * (1 - term) * mask * lambda_ * acc
+        return acc, acc
+
+    _, vs_minus_v = jax.lax.scan(step, jnp.zeros_like(bootstrap_value),
+                                 (truncation_mask, deltas, termination), reverse=True)
+    vs = vs_minus_v + values
+    vs_t_plus_1 = jnp.concatenate([vs[1:], jnp.expand_dims(bootstrap_value, 0)], axis=0)
+    advantages = (rewards + discount * (1 - termination) * vs_t_plus_1 - values) * truncation_mask
+    return jax.lax.stop_gradient(vs), jax.lax.stop_gradient(advantages)
+
+
 class Cuts(NamedTuple):
     """The observations truncated episodes ended on, kept during a rollout to
     bootstrap their value. Time limits come at least `max_episode_steps` apart,
@@ -99,8 +143,8 @@ class Trainer:
         config.validate()
         self.env, self.config, self.drift = env, config, drift
         self.policy = make_policy(env.action_space, config.actor_hidden, config.activation,
-                                  config.continuous)
-        self.critic = make_critic(config.critic_hidden, config.activation)
+                                  config.continuous, config.init, config.obs_clip)
+        self.critic = make_critic(config.critic_hidden, config.activation, config.init)
         self.obs_dim = math.prod(env.observation_shape)
 
     # ---- pieces built per call, so hyperparameters may be traced values ----
@@ -110,7 +154,7 @@ class Trainer:
             env = ClipAction(env)
         env = Vectorized(env, cfg.num_envs)
         if cfg.normalize_obs:
-            env = NormalizeObservation(env)
+            env = NormalizeObservation(env)  # clips at 10; obs_clip (Brax: 5) in the networks
         if cfg.normalize_reward:
             env = NormalizeReward(env, hp.gamma)
         return ScaleReward(env, hp.reward_scale)
@@ -134,6 +178,13 @@ class Trainer:
 
     def _flat(self, obs: jax.Array) -> jax.Array:
         return obs.reshape(obs.shape[0], self.obs_dim)
+
+    def value(self, params: Any, obs: jax.Array) -> jax.Array:
+        """V(obs) for observations (..., obs_dim): shape (...)."""
+        clip = self.config.obs_clip
+        if clip is not None:
+            obs = jnp.clip(obs, -clip, clip)
+        return self.critic.apply(params["critic"], obs)[..., 0]
 
     # ---- the loop ----
     def init(self, key: jax.Array, hparams: Hyperparams | None = None) -> RunnerState:
@@ -161,9 +212,7 @@ class Trainer:
         cfg = self.config
         hp = cfg.hyperparams if hparams is None else hparams
         env, optimizer, policy = self._vector_env(hp), self._optimizer(hp), self.policy
-
-        def critic(params: Any, obs: jax.Array) -> jax.Array:
-            return self.critic.apply(params["critic"], obs)[..., 0]
+        unroll = cfg.advantages == "unroll"
 
         def env_step(carry, step):
             env_state, obs, cuts, key = carry
@@ -171,7 +220,8 @@ class Trainer:
             raw, log_prob = policy.sample(state.params["actor"], k_act, obs)
             next_obs, env_state, reward, terminated, truncated, info = env.step(
                 k_env, env_state, policy.to_env_action(raw))
-            cuts = cuts.record(step, truncated, self._flat(info["final_obs"]))
+            if not unroll:  # Brax's unrolls mask truncated steps instead of bootstrapping them
+                cuts = cuts.record(step, truncated, self._flat(info["final_obs"]))
             transition = Transition(obs, raw, log_prob, reward, terminated, truncated,
                                     info["episode_return"], info["episode_done"])
             return (env_state, self._flat(next_obs), cuts, key), transition
@@ -182,52 +232,39 @@ class Trainer:
         (env_state, obs, cuts, key), traj = jax.lax.scan(
             env_step, (state.env_state, state.obs, cuts, state.key), jnp.arange(cfg.num_steps))
 
-        values, advantages, targets = self._gae(state.params, critic, traj, obs, cuts, hp)
         progress = state.update.astype(jnp.float32) / cfg.num_updates
-        batch = (traj.obs, traj.raw_action, traj.log_prob, values, advantages, targets)
-        batch = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]), batch)
+        if unroll:
+            batch = self._unrolls(traj, obs)
+            rows = cfg.batch_size // cfg.unroll_length
+        else:
+            values, advantages, targets = self._gae(state.params, self.value, traj, obs, cuts, hp)
+            batch = (traj.obs, traj.raw_action, traj.log_prob, values, advantages, targets)
+            batch = jax.tree.map(lambda x: x.reshape((cfg.batch_size,) + x.shape[2:]), batch)
+            rows = cfg.batch_size
+        # The brax_tanh policy estimates its entropy from a sample: one key per minibatch.
+        sampled_entropy = policy.kind == "brax_tanh"
 
-        def loss_fn(params, minibatch):
-            obs_mb, raw_mb, old_log_prob, old_value, adv, target = minibatch
-            log_prob, entropy = policy.evaluate(params["actor"], obs_mb, raw_mb)
-            log_ratio = log_prob - old_log_prob
-            ratio = jnp.exp(log_ratio)
-            if cfg.normalize_advantages:
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            drift = self.drift.fn(drift_params, ratio, log_ratio, adv, progress)
-            objective = jnp.mean(ratio * adv - drift)
-            value = critic(params, obs_mb)
-            value_loss = jnp.square(value - target)
-            if cfg.clip_value_loss:
-                clipped = old_value + jnp.clip(value - old_value, -hp.vf_clip, hp.vf_clip)
-                value_loss = jnp.maximum(value_loss, jnp.square(clipped - target))
-            value_loss = 0.5 * value_loss.mean()
-            entropy = entropy.mean()
-            loss = -objective + hp.vf_coef * value_loss - hp.ent_coef * entropy
-            return loss, {
-                "policy_loss": -objective,
-                "value_loss": value_loss,
-                "entropy": entropy,
-                "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
-                "drift": drift.mean(),
-                # A threshold, not > 0: smooth drifts (DPO) are ~x^3 near r = 1, so
-                # "> 0" would count float noise.
-                "drift_active_frac": jnp.mean(drift > 1e-6),
-            }
-
-        def minibatch_step(carry, minibatch):
+        def minibatch_step(carry, inputs):
             params, opt_state = carry
-            grads, aux = jax.grad(loss_fn, has_aux=True)(params, minibatch)
+            minibatch, k_loss = inputs if sampled_entropy else (inputs, None)
+            grads, aux = jax.grad(self.loss, has_aux=True)(params, minibatch, drift_params, hp,
+                                                           progress, k_loss)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), aux
 
         def epoch(carry, _):
             params, opt_state, key = carry
-            key, k_perm = jax.random.split(key)
-            order = jax.random.permutation(k_perm, cfg.batch_size)
+            if sampled_entropy:
+                key, k_perm, k_loss = jax.random.split(key, 3)
+            else:
+                key, k_perm = jax.random.split(key)
+            order = jax.random.permutation(k_perm, rows)
             shuffled = jax.tree.map(
-                lambda x: x[order].reshape((cfg.num_minibatches, cfg.minibatch_size) + x.shape[1:]),
+                lambda x: x[order].reshape((cfg.num_minibatches, rows // cfg.num_minibatches)
+                                           + x.shape[1:]),
                 batch)
+            if sampled_entropy:
+                shuffled = (shuffled, jax.random.split(k_loss, cfg.num_minibatches))
             (params, opt_state), aux = jax.lax.scan(minibatch_step, (params, opt_state), shuffled)
             return (params, opt_state, key), aux
 
@@ -238,11 +275,85 @@ class Trainer:
         mean_return = (traj.episode_return * traj.episode_done).sum() / jnp.maximum(finished, 1)
         last_return = jnp.where(finished > 0, mean_return, state.last_return)
         metrics = {k: v.mean() for k, v in aux.items()}
-        metrics.update(episode_return=last_return, episodes_finished=finished,
-                       value_mean=values.mean())
+        metrics.update(episode_return=last_return, episodes_finished=finished)
+        if not unroll:  # with unrolls, value_mean is the minibatches' mean (in aux)
+            metrics["value_mean"] = values.mean()
         new_state = RunnerState(params, opt_state, env_state, obs, key, state.update + 1,
                                 last_return)
         return new_state, metrics
+
+    def loss(self, params: Any, minibatch: Any, drift_params: Any, hp: Hyperparams,
+             progress: jax.Array, key: jax.Array | None = None) -> tuple[jax.Array, dict]:
+        """(loss, metrics) of one minibatch; `jax.grad` of it is the update direction.
+
+        `minibatch`: for advantages "rollout" the tuple (obs, raw_action, log_prob,
+        value, advantage, target), each with one leading batch axis; for "unroll" an
+        `Unrolls`, whose advantages and targets are computed here with the current
+        critic. `key`: the entropy sample of the brax_tanh policy (else unused)."""
+        cfg, policy = self.config, self.policy
+        if cfg.advantages == "unroll":
+            time_major = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731 - (N, L) -> (L, N), as Brax
+            obs_mb, raw_mb = time_major(minibatch.obs), time_major(minibatch.raw_action)
+            old_log_prob = time_major(minibatch.log_prob)
+            value = self.value(params, obs_mb)
+            target, adv = brax_gae(
+                truncation=time_major(minibatch.truncated).astype(jnp.float32),
+                termination=time_major(minibatch.terminated).astype(jnp.float32),
+                rewards=time_major(minibatch.reward), values=value,
+                bootstrap_value=self.value(params, minibatch.next_obs),
+                lambda_=hp.gae_lambda, discount=hp.gamma)
+            old_value = None
+        else:
+            obs_mb, raw_mb, old_log_prob, old_value, adv, target = minibatch
+            value = None
+        if policy.kind == "brax_tanh":
+            log_prob, entropy = policy.evaluate(params["actor"], obs_mb, raw_mb, key)
+        else:
+            log_prob, entropy = policy.evaluate(params["actor"], obs_mb, raw_mb)
+        log_ratio = log_prob - old_log_prob
+        ratio = jnp.exp(log_ratio)
+        if cfg.normalize_advantages:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        drift = self.drift.fn(drift_params, ratio, log_ratio, adv, progress)
+        objective = jnp.mean(ratio * adv - drift)
+        extra = {}
+        if value is None:
+            value = self.value(params, obs_mb)
+        else:
+            extra["value_mean"] = value.mean()
+        value_loss = jnp.square(value - target)
+        if cfg.clip_value_loss:
+            clipped = old_value + jnp.clip(value - old_value, -hp.vf_clip, hp.vf_clip)
+            value_loss = jnp.maximum(value_loss, jnp.square(clipped - target))
+        value_loss = 0.5 * value_loss.mean()
+        entropy = entropy.mean()
+        loss = -objective + hp.vf_coef * value_loss - hp.ent_coef * entropy
+        return loss, {
+            "policy_loss": -objective,
+            "value_loss": value_loss,
+            "entropy": entropy,
+            "approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
+            "drift": drift.mean(),
+            # A threshold, not > 0: smooth drifts (DPO) are ~x^3 near r = 1, so
+            # "> 0" would count float noise.
+            "drift_active_frac": jnp.mean(drift > 1e-6),
+            **extra,
+        }
+
+    def _unrolls(self, traj: Transition, last_obs: jax.Array) -> Unrolls:
+        """The rollout (num_steps, num_envs, ...) cut into unrolls of unroll_length
+        steps, ordered as Brax orders them (unroll index major, env minor)."""
+        length = self.config.unroll_length
+        count = self.config.num_steps // length
+
+        def cut(x: jax.Array) -> jax.Array:  # (num_steps, E, ...) -> (count * E, L, ...)
+            x = jnp.swapaxes(x.reshape((count, length) + x.shape[1:]), 1, 2)
+            return x.reshape((count * x.shape[1], length) + x.shape[3:])
+
+        next_obs = jnp.concatenate([traj.obs[length::length], last_obs[None]], 0)
+        return Unrolls(cut(traj.obs), cut(traj.raw_action), cut(traj.log_prob),
+                       cut(traj.reward), cut(traj.terminated), cut(traj.truncated),
+                       next_obs.reshape((-1,) + next_obs.shape[2:]))
 
     def _gae(self, params, critic, traj: Transition, last_obs: jax.Array, cuts: Cuts,
              hp: Hyperparams):
