@@ -1,11 +1,23 @@
 """Training configuration: structural settings (static) and hyperparameters
-(pytree leaves, so a sweep over them is a `vmap`)."""
+(pytree leaves, so a sweep over them is a `vmap`).
+
+Settings from presets, config files and `--set key=value` pass one typed step,
+`coerce`, driven by the dataclasses' field annotations: a value of the wrong
+type is a ConfigError naming the key, the value and the expected type (the
+CLI prints it as one line). Numbers may arrive as strings (YAML reads `3e-4`
+as a string), whole numbers as floats (`1e6`); booleans must be true/false.
+A bare whole number where a list of layer widths is expected (`actor_hidden:
+64`) means one layer of that width, `[64]`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import math
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +27,120 @@ from flax import struct
 
 class ConfigError(ValueError):
     """A configuration value that cannot work; the message names the fix."""
+
+
+# ---- the typed step -----------------------------------------------------------
+
+def describe_type(hint: Any) -> str:
+    """`hint` in words, with the Python type: "a whole number (int)"."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        text = " or ".join(describe_type(a) for a in options)
+        return f"{text} or null" if len(options) < len(args) else text
+    if hint is bool:
+        return "true or false (bool)"
+    if hint is int:
+        return "a whole number (int)"
+    if hint is float:
+        return "a number (float)"
+    if hint is str:
+        return "a string (str)"
+    if origin is tuple and args and args[-1] is Ellipsis:
+        if args[0] is int:
+            return "a list of whole numbers such as [64, 64] (list[int])"
+        if args[0] is str:
+            return "a name or a list of names (list[str])"
+        return f"a list of {describe_type(args[0])}"
+    if hint is dict or origin is dict or hint is Mapping:
+        if len(args) == 2 and args[1] is float:
+            return "a mapping of names to numbers such as {name: 1.0} (dict[str, float])"
+        if len(args) == 2 and typing.get_origin(args[1]) is dict:
+            return "a mapping of names to mappings of settings (dict[str, dict])"
+        return "a mapping such as {key: value} (dict)"
+    return getattr(hint, "__name__", str(hint))
+
+
+def coerce(key: str, value: Any, hint: Any, error: type[ConfigError] = ConfigError) -> Any:
+    """`value` as the annotated type `hint`, or `error` naming `key`, the value and
+    the expected type. Handles bool, int, float, str, X | None, tuple[X, ...] and
+    dict / dict[str, X]; Any passes through."""
+
+    def fail() -> ConfigError:
+        return error(f"{key} must be {describe_type(hint)}, got {value!r}")
+
+    if hint is Any or hint is object:
+        return value
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if value is None and len(options) < len(args):
+            return None
+        for option in options:
+            try:
+                return coerce(key, value, option, error)
+            except ConfigError:
+                continue
+        raise fail()
+    if hint is bool:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise fail()
+    if hint in (int, float):
+        if isinstance(value, (bool, np.bool_)) or value is None:
+            raise fail()
+        if isinstance(value, (int, np.integer)):
+            return hint(value)
+        if isinstance(value, (float, np.floating, str)):
+            try:
+                number = float(value)
+            except ValueError:
+                raise fail() from None
+            if hint is float:
+                return number
+            if number.is_integer():
+                return int(number)
+        raise fail()
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise fail()
+    if origin is tuple and args and args[-1] is Ellipsis:
+        element = args[0]
+        if isinstance(value, (list, tuple)):
+            items = value
+        elif element is str and isinstance(value, str):
+            items = [value]  # one name for a list of names
+        elif element is int and isinstance(value, (int, np.integer)) and not isinstance(
+                value, (bool, np.bool_)):
+            items = [value]  # one width for a list of widths: 64 means [64]
+        else:
+            raise fail()
+        try:
+            return tuple(coerce(key, item, element, error) for item in items)
+        except ConfigError:
+            raise fail() from None
+    if hint is dict or origin is dict or hint is Mapping:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise fail()
+        key_type, value_type = args if len(args) == 2 else (str, Any)
+        out = {}
+        for name, item in value.items():
+            if key_type is str and not isinstance(name, str):
+                if not isinstance(name, (int, float)) or isinstance(name, bool):
+                    raise fail()
+                name = str(name)  # YAML reads some names (e.g. `2048:`) as numbers
+            out[name] = coerce(f"{key}.{name}", item, value_type, error)
+        return out
+    raise TypeError(f"coerce: unsupported annotation {hint!r} for {key}")  # a bug, not input
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    """{field name: resolved annotation} of a dataclass."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
 @struct.dataclass
@@ -99,35 +225,46 @@ class TrainConfig:
 
     # ---- construction ----
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
         """Build from a flat dict (YAML preset plus overrides); hyperparameters
-        may be given flat or under `hyperparams:`. Unknown keys are errors."""
+        may be given flat or under `hyperparams:`. Unknown keys are errors, and
+        every value passes the typed step (`coerce`) of its field's annotation;
+        hyperparameters are numbers."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"training settings must be a mapping such as {{num_envs: 4}}, "
+                              f"got {values!r}")
         values = dict(values)
-        hp = dict(values.pop("hyperparams", None) or {})
-        struct_names = {f.name for f in dataclasses.fields(cls)} - {"hyperparams"}
+        hp_raw = values.pop("hyperparams", None)
+        if hp_raw is not None and not isinstance(hp_raw, Mapping):
+            raise ConfigError(f"hyperparams must be a mapping of hyperparameters such as "
+                              f"{{learning_rate: 3e-4}} (dict), got {hp_raw!r}")
+        hp = dict(hp_raw or {})
+        types_ = field_types(cls)
+        struct_names = set(types_) - {"hyperparams"}
         kwargs: dict[str, Any] = {}
+        flat_hp: dict[str, Any] = {}
         for key, value in values.items():
             if key in HYPERPARAM_NAMES:
-                hp[key] = value
+                flat_hp[key] = value
             elif key in struct_names:
-                kwargs[key] = value
+                kwargs[key] = coerce(key, value, types_[key])
             else:
-                close = difflib.get_close_matches(key, [*struct_names, *HYPERPARAM_NAMES], n=1)
+                close = difflib.get_close_matches(str(key), [*struct_names, *HYPERPARAM_NAMES],
+                                                  n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(f"unknown training setting {key!r}{hint}")
         for key in hp:
             if key not in HYPERPARAM_NAMES:
                 raise ConfigError(f"unknown hyperparameter {key!r}; known: {', '.join(HYPERPARAM_NAMES)}")
-        for key in ("actor_hidden", "critic_hidden"):
-            if key in kwargs:
-                kwargs[key] = tuple(int(w) for w in kwargs[key])
-        for key in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
-            if key in kwargs:
-                kwargs[key] = _as_int(key, kwargs[key])
-        for key in ("adam_eps", "adam_b1", "adam_b2"):
-            if key in kwargs:
-                kwargs[key] = _as_float(key, kwargs[key])
-        hyper = Hyperparams(**{k: float(v) for k, v in hp.items()})
+        # Hyperparameters are annotated Any (a leaf may be a batched array); a setting is a number.
+        hyper_values = {k: coerce(k, v, float) for k, v in hp.items()}
+        for key, value in flat_hp.items():
+            if key in hyper_values and hyper_values[key] != coerce(key, value, float):
+                raise ConfigError(f"{key} is set twice, as {key} ({value!r}) and as "
+                                  f"hyperparams.{key} ({hp[key]!r}); set it once (e.g. --set "
+                                  f"{key}=...)")
+            hyper_values[key] = coerce(key, value, float)
+        hyper = Hyperparams(**hyper_values)
         config = cls(**kwargs, hyperparams=hyper)
         config.validate()
         return config
@@ -141,7 +278,11 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         merged = self.to_dict()
+        hyper = dict(merged.pop("hyperparams"))
+        hyper.update(changes.pop("hyperparams", None) or {})
+        hyper.update({k: changes.pop(k) for k in list(changes) if k in HYPERPARAM_NAMES})
         merged.update(changes)
+        merged["hyperparams"] = hyper
         return TrainConfig.from_dict(merged)
 
     def _validate_brax_mode(self) -> None:
@@ -174,6 +315,10 @@ class TrainConfig:
         for key in ("num_envs", "num_steps", "update_epochs", "num_minibatches"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("actor_hidden", "critic_hidden"):
+            if any(width < 1 for width in getattr(self, key)):
+                raise ConfigError(f"{key} must list layer widths >= 1 such as [64, 64], "
+                                  f"got {list(getattr(self, key))}")
         if self.batch_size % self.num_minibatches:
             raise ConfigError(
                 f"batch of num_envs x num_steps = {self.num_envs} x {self.num_steps} = "
@@ -185,8 +330,18 @@ class TrainConfig:
                 f"total_timesteps={self.total_timesteps} is less than one batch "
                 f"({self.batch_size} steps); raise total_timesteps or shrink num_envs/num_steps"
             )
+        steps = self.num_updates * self.update_epochs * self.num_minibatches
+        if steps >= 2**31:
+            raise ConfigError(
+                f"total_timesteps={self.total_timesteps} makes {steps:,} optimiser steps "
+                f"({self.num_updates:,} updates x {self.update_epochs} epochs x "
+                f"{self.num_minibatches} minibatches), more than the 2^31 - 1 the trainer "
+                "counts; lower total_timesteps")
         if self.activation not in ("tanh", "relu", "swish", "elu"):
             raise ConfigError(f"unknown activation {self.activation!r}; use tanh, relu, swish or elu")
+        if not (math.isfinite(self.adam_eps) and self.adam_eps >= 0):
+            raise ConfigError(f"adam_eps must be a small non-negative number such as 1e-5, "
+                              f"got {self.adam_eps}")
         for key in ("adam_b1", "adam_b2"):
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise ConfigError(f"{key} must be in [0, 1) (an Adam moment decay such as 0.9), "
@@ -205,20 +360,10 @@ class TrainConfig:
             values = np.asarray(getattr(hp, key))
             if np.any(~np.isfinite(values) | (values <= low) | (values > high)):
                 raise ConfigError(f"{key} must be {fix}, got {getattr(hp, key)}")
+        for key in ("ent_coef", "vf_coef", "vf_clip", "reward_scale"):
+            if not np.all(np.isfinite(np.asarray(getattr(hp, key)))):
+                raise ConfigError(f"{key} must be a finite number, got {getattr(hp, key)}")
         # inf is allowed here: the Brax presets train without gradient clipping.
         if np.any(np.isnan(np.asarray(hp.max_grad_norm)) | (np.asarray(hp.max_grad_norm) <= 0)):
             raise ConfigError(f"max_grad_norm must be positive (inf disables clipping), got {hp.max_grad_norm}")
 
-
-def _as_float(key: str, value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, got {value!r}") from None
-
-
-def _as_int(key: str, value: Any) -> int:
-    number = float(value)
-    if not number.is_integer():
-        raise ConfigError(f"{key} must be a whole number, got {value!r}")
-    return int(number)

@@ -76,23 +76,71 @@ def load_drift(path: str | Path) -> tuple[Drift, Any]:
         raise DriftFileError(f"{path} has no 'kind' field; it is not a driftlab drift file")
     options = {k: v for k, v in spec.items() if k not in _META_KEYS}
     kind = options.pop("kind")
+    if not isinstance(kind, str):
+        raise DriftFileError(f"{path}: 'kind' must be a drift family name such as \"lpo\", "
+                             f"got {kind!r}")
     try:
         drift = make_drift(kind, **options)
     except ValueError as err:
         raise DriftFileError(f"{path}: {err}") from None
     params = drift.default_params
     if "params" in spec:
-        params = jax.tree.map(jnp.asarray, spec["params"])
+        params = _as_arrays(spec["params"], path, "its 'params'")
+        source = path
     elif "params_file" in spec:
-        params_path = path.parent / spec["params_file"]
+        params_path = path.parent / str(spec["params_file"])
         try:
             raw = serialization.msgpack_restore(params_path.read_bytes())
         except FileNotFoundError:
             raise DriftFileError(f"{params_path} (named by {path}) is missing") from None
+        except IsADirectoryError:
+            raise DriftFileError(f"{params_path} (named by {path}) is a directory, not a "
+                                 "parameter file") from None
         except Exception as err:  # msgpack raises several unrelated types
             raise DriftFileError(f"{params_path} is corrupt ({type(err).__name__}: {err})") from None
-        params = jax.tree.map(jnp.asarray, raw)
-        if jax.tree.structure(params) != jax.tree.structure(drift.default_params):
-            raise DriftFileError(f"{params_path} does not hold parameters of a {kind} drift "
-                                 f"with options {options}")
+        params = _as_arrays(raw, params_path, "it")
+        source = params_path
+    else:
+        return drift, params
+    check_params(drift, params, source, options)
     return drift, params
+
+
+def _as_arrays(raw: Any, path: Path, what: str) -> Any:
+    """The numeric leaves of `raw` as arrays; anything else is a DriftFileError."""
+    def leaf(value: Any) -> jax.Array:
+        array = np.asarray(value)
+        if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
+                                         or array.dtype == bool):
+            raise TypeError(f"{value!r} is not a number or an array of numbers")
+        return jnp.asarray(array)
+
+    try:  # a JSON list is one array, not a list of leaves
+        return jax.tree.map(leaf, raw, is_leaf=lambda x: isinstance(x, (list, tuple)))
+    except (TypeError, ValueError) as err:
+        raise DriftFileError(f"{path}: {what} must hold numbers ({err}); "
+                             "the file is damaged or not a driftlab drift") from None
+
+
+def check_params(drift: Drift, params: Any, path: str | Path, options: dict[str, Any]) -> None:
+    """Raise DriftFileError unless `params` has the keys and the leaf shapes of
+    `drift.default_params` (so a wrong file fails here, not inside `jit`)."""
+    expected = dict(jax.tree_util.tree_flatten_with_path(drift.default_params)[0])
+    found = dict(jax.tree_util.tree_flatten_with_path(params)[0])
+    expected = {jax.tree_util.keystr(k): v for k, v in expected.items()}
+    found = {jax.tree_util.keystr(k): v for k, v in found.items()}
+    what = f"a {drift.spec.get('kind', drift.name)} drift" + (f" with options {options}"
+                                                             if options else "")
+    if set(expected) != set(found) or (jax.tree.structure(params)
+                                       != jax.tree.structure(drift.default_params)):
+        missing = sorted(set(expected) - set(found))
+        extra = sorted(set(found) - set(expected))
+        detail = "; ".join(part for part in (
+            f"missing {', '.join(missing)}" if missing else "",
+            f"unexpected {', '.join(extra)}" if extra else "") if part) or "a different layout"
+        raise DriftFileError(f"{path} does not hold the parameters of {what} ({detail})")
+    for name, value in expected.items():
+        shape, want = tuple(np.shape(found[name])), tuple(np.shape(value))
+        if shape != want:
+            raise DriftFileError(f"{path}: parameter {name} has shape {shape}, but {what} "
+                                 f"needs {want}; the file does not match its drift spec")

@@ -11,6 +11,8 @@ sweep over them is a `vmap`; the LPO network's weights are parameters too.
 from __future__ import annotations
 
 import difflib
+import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,17 +143,55 @@ class UnknownDriftError(ValueError):
 
 def make_drift(kind: str, **options: Any) -> Drift:
     """Build a drift by kind: `ppo` (eps), `dpo` (alpha, beta), `none`,
-    `lpo` (temporal, ppo_init, hidden); options set the defaults."""
+    `lpo` (temporal, ppo_init, hidden); options set the defaults.
+
+    Options are checked against the factory's signature before it runs: an
+    unknown option is a ConfigError naming the accepted ones, and a value whose
+    type differs from the option's default (a number, a whole number, true or
+    false) is a ConfigError naming the option, the value and the type.
+    Numeric constants must be finite."""
+    from algorithms.config import ConfigError, coerce
+
     options.pop("features", None)  # derived from `temporal`; present in exported specs
     if kind == "ta-lpo":
         kind, options = "lpo", {**options, "temporal": True}
     if kind not in DRIFTS:
-        close = difflib.get_close_matches(kind, list(DRIFTS), n=2)
+        close = difflib.get_close_matches(str(kind), list(DRIFTS), n=2)
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         raise UnknownDriftError(
             f"unknown drift/algorithm {kind!r}{hint}; choose one of {', '.join(sorted(DRIFTS))}"
         )
+    factory = DRIFTS[kind]
     try:
-        return DRIFTS[kind](**options)
+        parameters = dict(inspect.signature(factory).parameters)
+        open_ended = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    except (TypeError, ValueError):  # a builtin or C factory: nothing to check against
+        parameters, open_ended = {}, True
+    named = {name: p for name, p in parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    unknown = [name for name in options if name not in named]
+    if unknown and not open_ended:
+        accepted = ", ".join(named) or "no options"
+        raise ConfigError(f"unknown option(s) {', '.join(map(repr, unknown))} for drift {kind!r}; "
+                          f"it accepts {accepted}")
+    missing = [name for name, p in named.items()
+               if p.default is inspect.Parameter.empty and name not in options]
+    if missing:
+        raise ConfigError(f"drift {kind!r} needs the option(s) {', '.join(missing)}")
+    for name, parameter in named.items():
+        if name not in options:
+            continue
+        default = parameter.default
+        if isinstance(default, bool):
+            options[name] = coerce(f"drift.{name}", options[name], bool)
+        elif isinstance(default, int):
+            options[name] = coerce(f"drift.{name}", options[name], int)
+        elif isinstance(default, float):
+            value = coerce(f"drift.{name}", options[name], float)
+            if not math.isfinite(value):
+                raise ConfigError(f"drift.{name} must be a finite number (float), got {value}")
+            options[name] = value
+    try:
+        return factory(**options)
     except TypeError as err:
-        raise ValueError(f"bad options {options} for drift {kind!r}: {err}") from None
+        raise ConfigError(f"bad options {options} for drift {kind!r}: {err}") from None

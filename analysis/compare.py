@@ -79,7 +79,10 @@ class RunGroup:
 def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
     """Read metrics.jsonl / summary.json / config.yaml of train run directories
     and group their seeds by (env, label); label = algo, plus the drift file's
-    name for learned/distilled drifts."""
+    name for learned/distilled drifts. A directory of another command (its
+    config.yaml says so) is refused; a metrics line that is valid JSON but not
+    one update's record is an error naming the line (only a line that does not
+    parse is skipped, as the torn last line of a killed run)."""
     if not run_dirs:
         raise AnalysisError("no run directories given; pass train run directories to compare")
     groups: dict[tuple[str, str], RunGroup] = {}
@@ -91,6 +94,10 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
                                 "pass directories written by `driftlab train`")
         summary = _read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
         config = _read_config(path / "config.yaml")
+        command = config.get("command")
+        if command is not None and command != "train":
+            raise AnalysisError(f"{path} is a `driftlab {command}` run directory, not a train run; "
+                                "pass directories written by `driftlab train`")
         env = str(summary.get("env") or config.get("env") or "unknown-env")
         algo = str(summary.get("algo") or config.get("algo") or path.name)
         label = algo
@@ -128,9 +135,13 @@ def _drift_name(path: Path) -> str:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise AnalysisError(f"{path} is unreadable ({err}); the run directory is damaged") from None
+    if not isinstance(data, dict):
+        raise AnalysisError(f"{path} holds {type(data).__name__} JSON, not an object; the run "
+                            "directory is damaged or not written by `driftlab train`")
+    return data
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -139,20 +150,49 @@ def _read_config(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
         return {}
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AnalysisError(f"{path} holds a {type(data).__name__}, not a mapping of settings; "
+                            "the run directory is damaged or not written by `driftlab train`")
+    return data
+
+
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _read_metrics(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(timesteps (updates,), returns (seeds, updates)) of a metrics.jsonl.
+
+    A line that does not parse is a torn last line of a crashed run and is
+    skipped. A line that parses but is not one update's record (not a JSON
+    object, or returns that are not numbers, or a different seed count) cannot
+    be torn (every line starts with `{`): an AnalysisError naming the line."""
     steps, rows = [], []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), 1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue  # a torn last line of a crashed run
+        where = f"{path} line {number}"
+        if not isinstance(record, dict):
+            raise AnalysisError(f"{where} is {type(record).__name__} JSON, not an object (one "
+                                "update's metrics); the file is damaged or not a train run's")
         per_seed = record.get("episode_return_per_seed", [record.get("episode_return")])
-        steps.append(record.get("timesteps", len(steps) + 1))
+        if not isinstance(per_seed, list) or not per_seed or not all(map(_number, per_seed)):
+            raise AnalysisError(f"{where}: episode_return_per_seed must be a list of numbers, "
+                                f"got {per_seed!r}; the file is damaged")
+        if rows and len(per_seed) != len(rows[0]):
+            raise AnalysisError(f"{where} has {len(per_seed)} seeds, the lines before it "
+                                f"{len(rows[0])}; the file is damaged")
+        timesteps = record.get("timesteps", len(steps) + 1)
+        if not _number(timesteps) or timesteps is None:
+            raise AnalysisError(f"{where}: timesteps must be a number, got {timesteps!r}")
+        steps.append(timesteps)
         rows.append([np.nan if v is None else v for v in per_seed])
     if not rows:
         return np.zeros(0), np.zeros((0, 0))

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from algorithms import ConfigError
+from algorithms import ConfigError, TrainConfig
+from algorithms.config import coerce, field_types
 
 FITNESS_SHAPING = ("centered_rank", "z_score", "none")
 PADDING = ("pad", "refuse")
@@ -105,39 +108,31 @@ class DiscoveryConfig:
 
     # ---- construction ----
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DiscoveryConfig:
-        """Build from a (preset + overrides) dict; unknown keys are errors.
+    def from_dict(cls, values: Mapping[str, Any]) -> DiscoveryConfig:
+        """Build from a (preset + overrides) dict; unknown keys are errors and every
+        value passes the typed step of its field's annotation (`algorithms.config.coerce`).
         `drift: {temporal, ppo_init, hidden}` may be nested."""
+        if not isinstance(values, Mapping):
+            raise DiscoveryError(f"discovery settings must be a mapping such as "
+                                 f"{{population: 16}}, got {values!r}")
         values = dict(values)
         drift = values.pop("drift", None) or {}
-        if not isinstance(drift, dict):
-            raise DiscoveryError("`drift` must be a mapping like {temporal: false, ppo_init: true}")
+        if not isinstance(drift, Mapping):
+            raise DiscoveryError(f"drift must be a mapping like {{temporal: false, ppo_init: "
+                                 f"true}} (dict), got {drift!r}")
         for key, value in drift.items():
             if key not in ("temporal", "ppo_init", "hidden"):
                 raise DiscoveryError(f"unknown drift option {key!r}; "
                                      "use temporal, ppo_init, hidden")
             values[key] = value
-        names = {f.name for f in dataclasses.fields(cls)}
+        types_ = field_types(cls)
         for key in values:
-            if key not in names:
-                close = difflib.get_close_matches(key, names, n=1)
+            if key not in types_:
+                close = difflib.get_close_matches(str(key), types_, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise DiscoveryError(f"unknown discovery setting {key!r}{hint}")
-        for key in ("envs", "heldout_envs"):
-            if key in values:
-                raw = values[key]
-                values[key] = (raw,) if isinstance(raw, str) else tuple(raw or ())
-        for key in ("population", "generations", "hidden", "rollouts_per_member", "seed",
-                    "eval_every", "eval_seeds", "checkpoint_every", "keep_checkpoints",
-                    "reference_seeds", "eval_envs"):
-            if key in values:
-                values[key] = _as_int(key, values[key])
-        if values.get("envs_per_generation") is not None:
-            values["envs_per_generation"] = _as_int("envs_per_generation",
-                                                    values["envs_per_generation"])
-        values["reference_returns"] = {str(k): float(v) for k, v in
-                                       (values.get("reference_returns") or {}).items()}
-        values["train"] = {str(k): dict(v or {}) for k, v in (values.get("train") or {}).items()}
+        values = {key: coerce(key, value, types_[key], DiscoveryError)
+                  for key, value in values.items()}
         config = cls(**values)
         config.validate()
         return config
@@ -158,6 +153,14 @@ class DiscoveryConfig:
             if env_id not in self.train:
                 raise DiscoveryError(f"no training settings for {env_id}; add it under `train:` "
                                      "(driftlab fills this from the env's preset)")
+        for env_id, settings in self.train.items():
+            try:
+                TrainConfig.from_dict(settings)
+            except DiscoveryError:
+                raise
+            except ConfigError as err:
+                raise DiscoveryError(f"inner training settings of {env_id} (inner:, "
+                                     f"inner_per_env: or train:): {err}") from None
         dupes = {e for e in self.envs if self.envs.count(e) > 1}
         if dupes:
             raise DiscoveryError(f"env(s) {sorted(dupes)} listed twice in envs; list each once")
@@ -176,7 +179,7 @@ class DiscoveryConfig:
         if self.init_mean not in INIT_MEANS:
             raise DiscoveryError(f"init_mean must be one of {', '.join(INIT_MEANS)}, "
                                  f"got {self.init_mean!r}")
-        if not self.init_scale > 0:
+        if not 0 < self.init_scale < math.inf:
             raise DiscoveryError(f"init_scale must be positive, got {self.init_scale}")
         if self.fitness_shaping not in FITNESS_SHAPING:
             raise DiscoveryError(f"unknown fitness_shaping {self.fitness_shaping!r}; "
@@ -190,8 +193,16 @@ class DiscoveryConfig:
         if not 0.0 < self.final_fraction <= 1.0:
             raise DiscoveryError(f"final_fraction must be in (0, 1], got {self.final_fraction}")
         for key in ("sigma", "lr"):
-            if not getattr(self, key) > 0:
-                raise DiscoveryError(f"{key} must be positive, got {getattr(self, key)}")
+            if not 0 < getattr(self, key) < math.inf:
+                raise DiscoveryError(f"{key} must be a positive number, got {getattr(self, key)}")
+        for key in ("sigma_min", "lr_min"):
+            if not 0 <= getattr(self, key) < math.inf:
+                raise DiscoveryError(f"{key} must be a number >= 0 (0 = no floor), "
+                                     f"got {getattr(self, key)}")
+        for key in ("adam_b1", "adam_b2"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise DiscoveryError(f"{key} must be in [0, 1) (an Adam moment decay such as "
+                                     f"0.9), got {getattr(self, key)}")
         for key in ("sigma_decay", "lr_decay"):
             if not 0 < getattr(self, key) <= 1:
                 raise DiscoveryError(f"{key} must be in (0, 1] (1 = no decay), "
@@ -201,16 +212,7 @@ class DiscoveryConfig:
             raise DiscoveryError(f"envs_per_generation must be between 1 and {len(self.envs)} "
                                  f"(the number of envs), got {self.envs_per_generation}")
         for env_id, value in self.reference_returns.items():
-            if not value > 0:
+            if not 0 < value < math.inf:
                 raise DiscoveryError(f"reference return of {env_id} must be positive "
                                      f"(fitness divides by it), got {value}")
 
-
-def _as_int(key: str, value: Any) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise DiscoveryError(f"{key} must be a whole number, got {value!r}") from None
-    if not number.is_integer():
-        raise DiscoveryError(f"{key} must be a whole number, got {value!r}")
-    return int(number)

@@ -316,6 +316,32 @@ def export_drifts(discovery: Discovery, state: LoopState, run_dir: Path, generat
                              "note": f"{note}: best member"})
 
 
+def _exported_generation(path: Path) -> int | None:
+    """The `generation` field of an exported drift JSON (None if absent/unreadable)."""
+    try:
+        value = json.loads(path.read_text()).get("generation")
+        return int(value) if value is not None else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def refresh_exports(discovery: Discovery, state: LoopState, run_dir: Path,
+                    generation: int) -> bool:
+    """Re-export drift.json / drift_best.json from the checkpointed `state` of
+    `generation` when either is missing or older (a crash between the checkpoint
+    and the export). The files are those the uninterrupted run writes."""
+    stale = False
+    for name in ("drift.json", "drift_best.json"):
+        found = _exported_generation(run_dir / name)
+        if name == "drift_best.json" and discovery.best(state)[0] is None:
+            continue  # no finite best member yet: never exported
+        stale = stale or found is None or found < generation
+    if stale:
+        best = -float(sharding.to_host(state.es_state.best_fitness))
+        export_drifts(discovery, state, run_dir, generation, best)
+    return stale
+
+
 def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool = False,
                   stop_after: int | None = None, progress: bool = True,
                   mesh: Mesh | None = None, discovery: Discovery | None = None
@@ -332,10 +358,16 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
         discovery = Discovery(config, resolve_references(config, run_dir), mesh)
     state, start = discovery.init(), 0
     if resume:
-        start, host_state = checkpoint.load_latest_checkpoint(run_dir, discovery.host_template())
-        state = discovery.to_device(host_state)
+        # A run killed before its first checkpoint resumes from scratch, in place
+        # (same config, same keys: bitwise the run it would have been).
+        if checkpoint.list_checkpoints(run_dir):
+            start, host_state = checkpoint.load_latest_checkpoint(run_dir,
+                                                                   discovery.host_template())
+            state = discovery.to_device(host_state)
         if main:
             truncate_metrics(run_dir / "metrics.jsonl", start)
+            if start > 0:  # a crash between checkpoint and export left them behind
+                refresh_exports(discovery, state, run_dir, start)
     end = config.generations if stop_after is None else min(stop_after, config.generations)
     logger = MetricsLogger(run_dir, config, active=main, resume=resume)
     outcome = DiscoveryOutcome(run_dir, start)

@@ -30,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
     )
     from analysis.surfaces import AnalysisError
     from driftlab.errors import DriftlabError
-    from driftlab.rundir import atomic_write_text, new_run_dir, write_json, write_yaml
+    from driftlab.rundir import atomic_write_text, check_output_dir, new_run_dir, write_json, write_yaml
 
+    check_output_dir(args.out)  # before any run is read
     if args.bootstrap < 10:
         raise DriftlabError(f"--bootstrap must be >= 10, got {args.bootstrap}")
     try:

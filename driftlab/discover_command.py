@@ -3,6 +3,15 @@
     driftlab discover --preset cartpole-tiny [--set key=value ...] [--out DIR]
     driftlab discover --resume RUN_DIR [--set generations=N]
 
+Every input is checked (settings, envs and their options, the ES start, the
+strategy, the devices, optional loggers) before the run directory or its
+config.yaml is written, so a bad input leaves nothing behind. `--resume`
+continues from the latest checkpoint; a run directory killed before its first
+checkpoint starts over in place with its saved config (bitwise the run it
+would have been), and exports left a generation behind by a crash are
+re-written from the checkpoint. config.yaml is rewritten (atomically, keeping
+`preset:`) only when a resumable setting changes.
+
 Presets are configs/discover/NAME.yaml. Their `inner:` mapping (and
 `inner_per_env: {env: {...}}`) is merged over each env's training preset;
 the resolved per-env settings are stored in the run's config.yaml, so a
@@ -31,7 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set population=32 --set inner.num_envs=16")
     p.add_argument("--out", help="run directory to create (default runs/discover-...)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue a run from its latest checkpoint (a run killed before its "
+                        "first checkpoint starts over in place)")
     p.add_argument("--distributed", action="store_true",
                    help="call jax.distributed.initialize() so several hosts share one population")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -58,25 +69,37 @@ def preset_settings(name: str) -> dict[str, Any]:
     return load_yaml(path)
 
 
+def _mapping(key: str, value: Any) -> dict[str, Any]:
+    from discovery.config import DiscoveryError
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DiscoveryError(f"{key} must be a mapping of training settings such as "
+                             f"{{num_envs: 16}} (dict), got {value!r}")
+    return value
+
+
 def resolve_discovery_settings(raw: dict[str, Any]) -> dict[str, Any]:
     """Discovery settings with `train` filled in: each env's training preset,
     then `inner`, then `inner_per_env[env]` (raw keys `inner*` are consumed)."""
+    from algorithms.config import coerce
+    from discovery.config import DiscoveryError
     from driftlab.presets import deep_merge
     from driftlab.training import resolve_settings
 
     raw = dict(raw)
-    inner = raw.pop("inner", None) or {}
-    per_env = raw.pop("inner_per_env", None) or {}
-    given = raw.pop("train", None) or {}
-    envs_ = raw.get("envs") or []
-    heldout = raw.get("heldout_envs") or []
-    envs_ = [envs_] if isinstance(envs_, str) else list(envs_)
-    heldout = [heldout] if isinstance(heldout, str) else list(heldout)
+    inner = _mapping("inner", raw.pop("inner", None))
+    per_env = _mapping("inner_per_env", raw.pop("inner_per_env", None))
+    given = _mapping("train", raw.pop("train", None))
+    envs_ = coerce("envs", raw.get("envs") or [], tuple[str, ...], DiscoveryError)
+    heldout = coerce("heldout_envs", raw.get("heldout_envs") or [], tuple[str, ...],
+                     DiscoveryError)
     train = {}
     for env_id in dict.fromkeys([*envs_, *heldout]):
-        overrides = deep_merge(inner, per_env.get(env_id) or {})
+        overrides = deep_merge(inner, _mapping(f"inner_per_env.{env_id}", per_env.get(env_id)))
         settings = resolve_settings(env_id, None, overrides)
-        train[env_id] = deep_merge(settings, given.get(env_id) or {})
+        train[env_id] = deep_merge(settings, _mapping(f"train.{env_id}", given.get(env_id)))
     raw["train"] = train
     return raw
 
@@ -97,24 +120,80 @@ def build_config(preset: str | None, config_file: str | None, overrides: dict[st
     return DiscoveryConfig.from_dict(resolve_discovery_settings(raw))
 
 
-def resumed_config(run_dir: Path, overrides: dict[str, Any]):
-    from discovery.config import DiscoveryConfig
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The mapping of a discovery run directory's config.yaml (a DriftlabError
+    if it is not one)."""
     from driftlab.errors import DriftlabError
-    from driftlab.presets import deep_merge, load_yaml
+    from driftlab.presets import load_yaml
 
     saved = load_yaml(run_dir / "config.yaml")
-    settings = saved.get("discovery")
-    if not isinstance(settings, dict):
+    if not isinstance(saved.get("discovery"), dict):
         raise DriftlabError(f"{run_dir}/config.yaml is not from `driftlab discover`; "
                             "pass a discovery run directory to --resume")
+    return saved
+
+
+def resumed_config(run_dir: Path, overrides: dict[str, Any], saved: dict[str, Any] | None = None):
+    from discovery.config import DiscoveryConfig
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import deep_merge
+
+    saved = saved if saved is not None else read_run_config(run_dir)
+    settings = saved["discovery"]
     refused = sorted(set(overrides) - RESUMABLE)
     if refused:
         raise DriftlabError(f"cannot change {', '.join(refused)} when resuming (it would change "
                             f"the ES run); only {', '.join(sorted(RESUMABLE))} may change")
     if "heldout_envs" in overrides:
         extra = resolve_discovery_settings({"envs": [], "heldout_envs": overrides["heldout_envs"]})
-        settings = {**settings, "train": {**extra["train"], **settings["train"]}}
+        settings = {**settings, "train": {**extra["train"], **(settings.get("train") or {})}}
     return DiscoveryConfig.from_dict(deep_merge(settings, overrides))
+
+
+def preflight(config, run_dir: Path | None = None):
+    """Everything that can fail before the first generation, checked before any
+    file is written: the envs and their options, the drift family and the ES
+    start (`init_drift`), the strategy, the population's fit to the devices,
+    the optional loggers and, for a resumed run, a readable checkpoint.
+
+    Returns the `Discovery` when it is the one the run uses (fitness not
+    normalised; otherwise it needs the reference returns, which
+    `run_discovery` resolves in the run directory), else None."""
+    import importlib.util
+    import warnings
+
+    from discovery import checkpoint
+    from discovery.config import DiscoveryError
+    from discovery.loop import Discovery
+
+    for flag, module, extra in (("tensorboard", "tensorboardX", "tensorboard"),
+                                ("wandb", "wandb", "wandb")):
+        if getattr(config, flag) and importlib.util.find_spec(module) is None:
+            raise DiscoveryError(f"{flag}=true needs {module}; pip install "
+                                 f"'driftlab[{extra}]' (or set {flag}=false)")
+    if config.normalized:  # a stand-in for the references: this one only checks
+        with warnings.catch_warnings():  # the real construction warns (e.g. padding)
+            warnings.simplefilter("ignore")
+            discovery = Discovery(config, {env_id: 1.0 for env_id in config.envs})
+    else:
+        discovery = Discovery(config)
+    if run_dir is not None and checkpoint.list_checkpoints(run_dir):
+        with warnings.catch_warnings():  # run_discovery reads it again, and warns then
+            warnings.simplefilter("ignore")
+            checkpoint.load_latest_checkpoint(run_dir, discovery.host_template())
+    return None if config.normalized else discovery
+
+
+def write_resumed_config(run_dir: Path, saved: dict[str, Any], config) -> bool:
+    """Rewrite config.yaml (atomically) only when the resumed settings differ from
+    the saved ones; every other key (command, preset) keeps its saved value."""
+    from discovery.config import DiscoveryConfig
+    from driftlab.rundir import write_yaml
+
+    if DiscoveryConfig.from_dict(saved["discovery"]) == config:
+        return False
+    write_yaml(run_dir / "config.yaml", {**saved, "discovery": config.to_dict()})
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,29 +206,39 @@ def run(args: argparse.Namespace) -> int:
     from discovery.loop import run_discovery
     from driftlab.errors import DriftlabError
     from driftlab.presets import parse_overrides
-    from driftlab.rundir import new_run_dir, write_yaml
+    from driftlab.rundir import check_output_dir, new_run_dir, write_yaml
 
-    overrides = parse_overrides(args.overrides)
     main = jax.process_index() == 0
     if args.resume:
         if args.preset or args.config or args.out:
             raise DriftlabError("--resume takes the settings of the run directory; drop "
                                 "--preset/--config/--out (use --set generations=N to extend)")
         run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise DriftlabError(f"{run_dir} is not a directory; pass a discovery run directory "
+                                "to --resume")
         if not (run_dir / "config.yaml").is_file():
             raise DriftlabError(f"{run_dir} has no config.yaml; pass a discovery run directory")
-        config = resumed_config(run_dir, overrides)
-    else:
-        config = build_config(args.preset, args.config, overrides)
+        overrides = parse_overrides(args.overrides)
+        saved = read_run_config(run_dir)
+        config = resumed_config(run_dir, overrides, saved)
+        discovery = preflight(config, run_dir)
         if main:
+            write_resumed_config(run_dir, saved, config)
+    else:
+        if main:
+            check_output_dir(args.out)
+        overrides = parse_overrides(args.overrides)
+        config = build_config(args.preset, args.config, overrides)
+        discovery = preflight(config)
+        if main:  # only now, with every input checked, does the run directory appear
             run_dir = new_run_dir(args.out, "discover", args.preset or "custom")
+            write_yaml(run_dir / "config.yaml", {"command": "discover", "preset": args.preset,
+                                                 "discovery": config.to_dict()})
         else:  # other hosts only need the path; process 0 creates it
             run_dir = Path(args.out or "runs/discover-secondary")
-    if main:
-        write_yaml(run_dir / "config.yaml", {"command": "discover", "preset": args.preset,
-                                             "discovery": config.to_dict()})
     outcome = run_discovery(config, run_dir, resume=bool(args.resume),
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, discovery=discovery)
     if main:
         last = outcome.history[-1] if outcome.history else {}
         print(f"\n{outcome.generations} generations of {config.strategy} (population "

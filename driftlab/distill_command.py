@@ -34,16 +34,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="weight of the dD/dr residuals in the fits (default 0.3; 0 = off)")
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """The search settings, before any drift is loaded or fitted."""
+    import math
+
+    from driftlab.errors import DriftlabError
+
+    for flag, value, low in (("--top", args.top, 1), ("--points", args.points, 2),
+                             ("--population", args.population, 1),
+                             ("--generations", args.generations, 1)):
+        if value < low:
+            grid = "empty grid: " if flag == "--points" else ""
+            raise DriftlabError(f"{grid}{flag} must be >= {low}, got {value}")
+    for flag, value in (("--parsimony", args.parsimony), ("--grad-weight", args.grad_weight)):
+        if not (math.isfinite(value) and value >= 0):
+            raise DriftlabError(f"{flag} must be a finite number >= 0, got {value}")
+    if not (math.isfinite(args.r_min) and math.isfinite(args.r_max)
+            and 0 < args.r_min < args.r_max):
+        raise DriftlabError(f"empty grid: need 0 < --r-min < --r-max (finite), got {args.r_min} and "
+                            f"{args.r_max}")
+    if not (math.isfinite(args.a_min) and math.isfinite(args.a_max) and args.a_min < args.a_max):
+        raise DriftlabError(f"empty grid: need --a-min < --a-max (finite), got {args.a_min} and {args.a_max}")
+    if args.no_symbolic and args.no_families:
+        raise DriftlabError("--no-symbolic and --no-families leave nothing to fit; drop one")
+
+
 def run(args: argparse.Namespace) -> int:
     from analysis import plots
     from analysis.distill import distill, write_distillation
     from analysis.surfaces import AnalysisError, evaluate, load_source, make_grid
     from driftlab.errors import DriftlabError
     from driftlab.inspect_command import _safe
-    from driftlab.rundir import new_run_dir, write_yaml
+    from driftlab.rundir import check_output_dir, new_run_dir, write_yaml
 
-    if args.top < 1:
-        raise DriftlabError(f"--top must be >= 1, got {args.top}")
+    check_output_dir(args.out)  # before the (possibly long) search
+    check_arguments(args)
     try:
         source = load_source(args.drift)
         result = distill(source, symbolic=not args.no_symbolic, families=not args.no_families,

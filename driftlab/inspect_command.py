@@ -38,8 +38,13 @@ def run(args: argparse.Namespace) -> int:
     from analysis.conditions import check_conditions
     from analysis.surfaces import AnalysisError, evaluate, load_source, make_grid, save_surface
     from driftlab.errors import DriftlabError
-    from driftlab.rundir import new_run_dir, write_json, write_yaml
+    from driftlab.rundir import check_output_dir, new_run_dir, write_json, write_yaml
 
+    check_output_dir(args.out)  # before any drift is loaded or evaluated
+    bad = [f"--progress {p}" for p in args.progress if not 0.0 <= p <= 1.0]
+    if bad:
+        raise DriftlabError(f"{bad[0]} is outside [0, 1]; progress is the fraction of training "
+                            "done (e.g. --progress 0 0.5 1)")
     try:
         source = load_source(args.drift)
         others = [load_source(name) for name in args.compare if name != "none"]

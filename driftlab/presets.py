@@ -16,12 +16,20 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from a file; a missing or malformed file is a DriftlabError."""
     path = Path(path)
+    if path.is_dir():
+        raise DriftlabError(f"config file {path} is a directory; pass a YAML file")
     if not path.is_file():
         raise DriftlabError(f"config file {path} does not exist; check the path")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise DriftlabError(f"config file {path} is not valid YAML ({err}); fix its syntax") from None
+        detail = " ".join(str(err).split())  # PyYAML's message spans several lines
+        raise DriftlabError(f"config file {path} is not valid YAML ({detail}); "
+                            "fix its syntax") from None
+    except UnicodeDecodeError:
+        raise DriftlabError(f"config file {path} is not a text file; pass a YAML file") from None
+    except OSError as err:
+        raise DriftlabError(f"config file {path} cannot be read: {err.strerror or err}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -46,7 +54,9 @@ def train_preset(env_id: str) -> dict[str, Any]:
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
-    """`["key=value", ...]` with YAML-typed values (`3e-4`, `[64, 64]`, `true`)."""
+    """`["key=value", ...]` with YAML-typed values (`3e-4`, `[64, 64]`, `true`).
+    Types are checked later, by the settings' dataclasses (one typed step for
+    presets, config files and overrides alike)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -61,10 +71,20 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
-    """target["a"]["b"] = value for dotted = "a.b"."""
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        target = target.setdefault(part, {})
+    """target["a"]["b"] = value for dotted = "a.b"; a key with an empty part, or
+    a dotted key below a setting that is not a mapping, is a DriftlabError."""
+    parts = [part.strip() for part in dotted.split(".")]
+    if not all(parts):
+        raise DriftlabError(f"--set key {dotted!r} has an empty part; write it like "
+                            "drift.eps=0.3")
+    *parents, leaf = parts
+    for depth, part in enumerate(parents):
+        child = target.setdefault(part, {})
+        if not isinstance(child, dict):
+            above = ".".join(parts[:depth + 1])
+            raise DriftlabError(f"--set {dotted}: {above} is already set to {child!r}, not a "
+                                f"mapping; set {above} once, as a mapping or by its keys")
+        target = child
     target[leaf] = value
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+from typing import Any
 
 import numpy as np
 
@@ -29,12 +31,50 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """The command-line numbers and the output path, before anything is read or built."""
+    from driftlab.errors import DriftlabError
+    from driftlab.rundir import check_output_dir
+
+    if args.timesteps is not None and not (math.isfinite(args.timesteps) and args.timesteps >= 1):
+        raise DriftlabError(f"--timesteps must be a positive, finite number of environment "
+                            f"steps such as 5e5, got {args.timesteps}")
+    if args.seeds < 1:
+        raise DriftlabError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.chunks < 1:
+        raise DriftlabError(f"--chunks must be >= 1, got {args.chunks}")
+    check_output_dir(args.out)
+
+
+def check_settings(algo: str, settings: dict[str, Any], drift_path: str | None) -> None:
+    """Every setting through its typed step (TrainConfig, the drift family's options)
+    before the run directory exists; `drift` is the only key besides TrainConfig's."""
+    from algorithms import TrainConfig, make_drift
+    from driftlab.errors import DriftlabError
+
+    settings = dict(settings)
+    drift_options = settings.pop("drift", None)
+    if drift_options is not None and not isinstance(drift_options, dict):
+        raise DriftlabError(f"drift must be a mapping of the drift's constants such as "
+                            f"{{eps: 0.2}} (dict), got {drift_options!r}; use --set drift.eps=0.2")
+    TrainConfig.from_dict(settings)
+    if drift_path:
+        if drift_options:
+            raise DriftlabError(f"drift.{next(iter(drift_options))} sets a constant of a "
+                                f"built-in drift, but --drift {drift_path} brings its own "
+                                "parameters; drop the drift.* settings")
+    elif algo != "distilled":
+        make_drift(algo, **(drift_options or {}))
+
+
 def run(args: argparse.Namespace) -> int:
     from driftlab.presets import parse_overrides
     from driftlab.training import resolve_settings, train_run
 
+    check_arguments(args)
     settings = resolve_settings(args.env, args.config, parse_overrides(args.overrides),
                                 args.timesteps)
+    check_settings(args.algo, settings, args.drift)
     outcome = train_run(args.env, args.algo, settings, seeds=args.seeds, seed=args.seed,
                         drift_path=args.drift, out=args.out, chunks=args.chunks,
                         progress=not args.no_progress)
