@@ -97,8 +97,13 @@ def _from_train_run(path: Path, label: str | None) -> DriftSource:
         config = yaml.safe_load((path / "config.yaml").read_text()) or {}
     except yaml.YAMLError as err:
         raise AnalysisError(f"{path / 'config.yaml'} is not valid YAML ({err})") from None
+    if not isinstance(config, dict):
+        raise AnalysisError(f"{path / 'config.yaml'} is not a mapping of settings, so {path} "
+                            "is not a run directory; pass one written by driftlab")
     if config.get("drift_file"):
         drift_file = Path(config["drift_file"])
+        if not drift_file.exists() and shipped_dir(str(drift_file)) is not None:
+            return load_source(str(drift_file), label or path.name)
         if not drift_file.exists():
             raise AnalysisError(f"{path} trained with {drift_file}, which no longer exists; "
                                 "pass the drift file itself")

@@ -96,7 +96,11 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
     generation = int(spec.get("generation", records[-1]["generation"]))
     records = [r for r in records if r.get("generation", 0) <= generation]
     folder = (dest or _SOURCE_TREE) / name
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DriftlabError(f"cannot create {folder} ({err.strerror or err}); choose another "
+                            "--dest") from None
     save_drift(folder, drift, params, name="drift",
                metadata={"source": "discover", "generation": generation, "name": name,
                          "note": f"shipped drift {name}; see provenance.yaml"})

@@ -56,9 +56,13 @@ def run(args: argparse.Namespace) -> int:
         root = Path(args.resume)
         if not (root / "quickstart.json").is_file():
             raise DriftlabError(f"{root} is not a quickstart directory (no quickstart.json)")
-        saved = json.loads((root / "quickstart.json").read_text())
-        for key in ("env", "seeds", "timesteps", "generations", "tiny"):
-            setattr(args, key, saved[key])
+        try:
+            saved = json.loads((root / "quickstart.json").read_text())
+            for key in ("env", "seeds", "timesteps", "generations", "tiny"):
+                setattr(args, key, saved[key])
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+            raise DriftlabError(f"{root / 'quickstart.json'} is damaged ({type(err).__name__}: "
+                                f"{err}); start a new quickstart with --out") from None
     else:
         root = new_run_dir(args.out, "quickstart", "cartpole-tiny")
         (root / "quickstart.json").write_text(json.dumps(
@@ -127,6 +131,14 @@ def run(args: argparse.Namespace) -> int:
     _clear(compare)
     call("compare", *runs, "--out", compare)
     minutes = (time.time() - started) / 60
+    shipped = [name for _, name in SHIPPED if name in list_shipped()]
+    print(f"\nReading the table: `lpo ({discover.name})` is this quickstart's own drift, a few "
+          "generations of a tiny ES started from PPO (PPO-init), so expect it close to PPO; "
+          + (f"`shipped {shipped[0]}` is the drift driftlab ships, from a ~1.5 h CPU discovery "
+             f"on CartPole (drifts/{shipped[0]}/provenance.yaml), and `shipped "
+             f"{shipped[-1]}` its distilled closed form; on this held-out env they are "
+             "evaluated outside their meta-training setting."
+             if shipped else "no shipped drift is installed."))
     print(f"\nquickstart finished in {minutes:.1f} min. Artefacts under {root}:")
     for name, path in [("learned drift", discover / "drift.json"),
                        ("discovery metrics", discover / "metrics.jsonl"),

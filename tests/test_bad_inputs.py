@@ -262,8 +262,7 @@ CASES += [
          ["inspect", "{ws}/compare/bad_drift_option", "--out", OUT],
          f"drift.alpha must be {FLOAT}, got 'abc'"),
     case("drift-file-inspect-train-run-config-list",
-         ["inspect", "{ws}/compare/config_list", "--out", OUT], "not a mapping",
-         xfail="analysis/surfaces.py _from_train_run calls .get on a non-mapping config.yaml"),
+         ["inspect", "{ws}/compare/config_list", "--out", OUT], "not a mapping"),
 ]
 
 # ---- output paths, in every verb ----------------------------------------------------
@@ -463,8 +462,7 @@ CASES += [
          "is zero everywhere on the grid"),
     case("distill-unknown", ["distill", "ppx", "--out", OUT], "is neither a run directory"),
     case("distill-train-run-config-list", ["distill", "{ws}/compare/config_list", "--out", OUT],
-         "not a mapping",
-         xfail="analysis/surfaces.py _from_train_run calls .get on a non-mapping config.yaml"),
+         "not a mapping"),
 ]
 
 # ---- drifts --ship, quickstart, experiment ---------------------------------------------------
@@ -482,13 +480,11 @@ CASES += [
     case("ship-no-metrics", [*SHIP, "{ws}/ship/no_metrics", "--name", "x"],
          "has no metrics.jsonl records"),
     case("ship-dest-file", ["drifts", "--dest", "{ws}/file.txt", "--ship", "{ws}/ship/good",
-                            "--name", "x"], "file.txt",
-         xfail="driftlab/drifts_command.py ship() creates --dest/NAME without checking it"),
+                            "--name", "x"], "file.txt"),
     case("quickstart-resume-missing", ["quickstart", "--resume", "{ws}/nothing-here"],
          "is not a quickstart directory"),
     case("quickstart-resume-corrupt", ["quickstart", "--resume", "{ws}/quickstart_bad"],
-         "quickstart.json",
-         xfail="driftlab/quickstart_command.py reads quickstart.json with a bare json.loads"),
+         "quickstart.json"),
     case("experiment-unknown", ["experiment", "lpo-minatr", "--out", OUT],
          "did you mean lpo-minatar"),
 ]

@@ -22,16 +22,21 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
         assert (root / artefact).is_file(), artefact
     for algo in ("ppo", "dpo", "lpo", "distilled"):
         assert (root / f"train-{algo}" / "summary.json").is_file(), algo
+    for name in ("lpo-cartpole", "lpo-cartpole-formula"):  # the shipped drift and its formula
+        assert (root / f"train-shipped-{name}" / "summary.json").is_file(), name
     rows = json.loads((root / "compare" / "comparison.json").read_text())["final"]
-    labels = sorted(row["label"].split(" ")[0] for row in rows)
-    assert labels == ["distilled", "dpo", "lpo", "ppo"]  # one row per algorithm
+    labels = sorted(row["label"] for row in rows)
+    # one row per algorithm; the shipped drifts labelled as such
+    assert [label.split(" ")[0] for label in labels] == ["distilled", "distilled", "dpo", "lpo",
+                                                          "lpo", "ppo"], labels
+    assert sum("(shipped " in label for label in labels) == 2, labels
     for row in rows:
         assert math.isfinite(row["mean"]) and math.isfinite(row["iqm"]), row
-    assert "quickstart finished" in out and str(root) in out
+    assert "quickstart finished" in out and str(root) in out and "shipped lpo-cartpole" in out
     # A second run into the same directory is refused; --resume finds everything done.
     assert cli_main(["quickstart", "--tiny", "--out", str(root)]) == 2
     assert cli_main(["quickstart", "--resume", str(root)]) == 0
-    assert capsys.readouterr().out.count("already done") == 7
+    assert capsys.readouterr().out.count("already done") == 9
 
 
 @pytest.mark.slow
