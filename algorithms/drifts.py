@@ -110,10 +110,21 @@ def make_lpo_drift_fn(temporal: bool, ppo_init: bool) -> DriftFn:
 # ---- registry -----------------------------------------------------------------
 
 def _ppo(eps: float = 0.2) -> Drift:
+    from algorithms.config import ConfigError
+
+    if not 0.0 < float(eps) < 1.0:
+        raise ConfigError(f"PPO's clip eps must be in (0, 1), got {eps}; e.g. --set drift.eps=0.2")
     return Drift("ppo", ppo_drift_fn, {"eps": jnp.float32(eps)}, {"kind": "ppo"})
 
 
 def _dpo(alpha: float = 2.0, beta: float = 0.6) -> Drift:
+    from algorithms.config import ConfigError
+
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        # DPO divides by both (tanh(x / alpha)): zero or negative gives NaN losses.
+        if not (math.isfinite(float(value)) and float(value) > 0.0):
+            raise ConfigError(f"DPO's {name} must be a positive number, got {value}; "
+                             f"e.g. --set drift.{name}={2.0 if name == 'alpha' else 0.6}")
     params = {"alpha": jnp.float32(alpha), "beta": jnp.float32(beta)}
     return Drift("dpo", dpo_drift_fn, params, {"kind": "dpo"})
 

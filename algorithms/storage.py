@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -28,13 +29,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def to_builtin(value: Any) -> Any:
-    """JSON/YAML-friendly copy: arrays to lists, numpy scalars to floats,
-    non-finite floats kept as floats (JSON writes NaN)."""
+    """JSON/YAML-friendly copy: arrays to lists, numpy scalars to Python numbers,
+    and non-finite floats (NaN, inf) to None, so every file is strict JSON
+    (`null`) that any parser reads; driftlab's readers take null as NaN."""
     if isinstance(value, dict):
         return {str(k): to_builtin(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_builtin(v) for v in value]
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         array = np.asarray(value)
-        return array.item() if array.ndim == 0 else array.tolist()
+        return to_builtin(array.item() if array.ndim == 0 else array.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value

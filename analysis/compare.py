@@ -70,10 +70,15 @@ class RunGroup:
     timesteps: np.ndarray
     returns: np.ndarray
     run_dirs: list[str]
+    diverged: np.ndarray | None = None  # (seeds,) bool: losses went NaN/inf (summary.json)
 
     @property
     def finals(self) -> np.ndarray:
-        return final_returns(self.returns)
+        """(seeds,) final returns; NaN for a diverged seed, which is never ranked."""
+        finals = final_returns(self.returns)
+        if self.diverged is not None:
+            finals = np.where(self.diverged, np.nan, finals)
+        return finals
 
 
 def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
@@ -106,6 +111,10 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
         steps, returns = _read_metrics(metrics_path)
         if returns.size == 0:
             raise AnalysisError(f"{metrics_path} has no complete updates; let the run finish")
+        diverged = np.zeros(returns.shape[0], bool)
+        seeds_out = summary.get("diverged_seeds") if isinstance(summary, dict) else None
+        if isinstance(seeds_out, list):
+            diverged[[i for i in seeds_out if isinstance(i, int) and 0 <= i < len(diverged)]] = True
         key = (env, label)
         if key in groups:
             group = groups[key]
@@ -114,9 +123,10 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
                 # Different budgets: compare on the common prefix of updates.
                 group.timesteps = group.timesteps[:n]
             group.returns = np.concatenate([group.returns[:, :n], returns[:, :n]])
+            group.diverged = np.concatenate([group.diverged, diverged])
             group.run_dirs.append(str(path))
         else:
-            groups[key] = RunGroup(env, label, steps, returns, [str(path)])
+            groups[key] = RunGroup(env, label, steps, returns, [str(path)], diverged)
     return sorted(groups.values(), key=lambda g: (g.env, g.label))
 
 
@@ -209,6 +219,7 @@ class Row:
     ci_low: float
     ci_high: float
     normalized_iqm: float = float("nan")
+    diverged: int = 0  # seeds whose losses went NaN/inf: no final return, not ranked
 
 
 def final_table(groups: list[RunGroup], resamples: int = 2000, seed: int = 0) -> list[Row]:
@@ -216,9 +227,15 @@ def final_table(groups: list[RunGroup], resamples: int = 2000, seed: int = 0) ->
     rows = []
     for group in groups:
         finals = group.finals
+        finite = finals[np.isfinite(finals)]
         low, high = bootstrap_ci(finals, iqm, resamples, seed=seed)
-        rows.append(Row(group.env, group.label, len(finals), float(np.nanmean(finals)),
-                        float(iqm(finals[np.isfinite(finals)])), low, high))
+        diverged = int(group.diverged.sum()) if group.diverged is not None else 0
+        if finite.size == 0:  # nothing to rank: every seed diverged (or never finished)
+            rows.append(Row(group.env, group.label, len(finals), float("nan"), float("nan"),
+                            low, high, diverged=diverged))
+            continue
+        rows.append(Row(group.env, group.label, len(finals), float(finite.mean()),
+                        float(iqm(finite)), low, high, diverged=diverged))
     return rows
 
 
@@ -233,7 +250,9 @@ def normalized_scores(groups: list[RunGroup], reference: str | None = "ppo",
         by_env.setdefault(group.env, []).append(group)
     scores: dict[str, list[np.ndarray]] = {}
     for env_groups in by_env.values():
-        means = {g.label: float(np.nanmean(g.finals)) for g in env_groups}
+        means = {g.label: float(np.nanmean(g.finals)) if np.isfinite(g.finals).any()
+                 else float("nan") for g in env_groups}
+        means = {k: v for k, v in means.items() if math.isfinite(v)} or {"": 1.0}
         denom = means.get(reference) if reference else None
         if denom is None or denom == 0:
             denom = max(means.values(), key=abs)
@@ -246,6 +265,12 @@ def normalized_scores(groups: list[RunGroup], reference: str | None = "ppo",
     rng = np.random.default_rng(seed)
     out = {}
     for label, per_env in scores.items():
+        # Diverged seeds have no score: the IQM is over the seeds that have one.
+        per_env = [s[np.isfinite(s)] for s in per_env]
+        if not all(s.size for s in per_env):
+            out[label] = {"iqm": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+                          "envs": len(per_env), "runs": int(sum(s.size for s in per_env))}
+            continue
         flat = np.concatenate(per_env)
         # Stratified bootstrap: resample seeds within each env, as rliable does.
         samples = np.stack([np.concatenate([s[rng.integers(0, len(s), len(s))] for s in per_env])
@@ -301,10 +326,17 @@ def table_markdown(rows: list[Row], normalized: dict[str, dict[str, float]]) -> 
     lines = ["| env | algorithm | seeds | mean | IQM | 95% CI (IQM) |",
              "|---|---|---:|---:|---:|---|"]
     for row in rows:
-        lines.append(f"| {row.env} | {row.label} | {row.seeds} | {row.mean:.2f} | {row.iqm:.2f} "
+        seeds = f"{row.seeds}" + (f" ({row.diverged} diverged)" if row.diverged else "")
+        if not math.isfinite(row.iqm):
+            lines.append(f"| {row.env} | {row.label} | {seeds} | diverged | diverged | - |")
+            continue
+        lines.append(f"| {row.env} | {row.label} | {seeds} | {row.mean:.2f} | {row.iqm:.2f} "
                      f"| [{row.ci_low:.2f}, {row.ci_high:.2f}] |")
     lines += ["", "| algorithm | envs | normalised IQM | 95% CI |", "|---|---:|---:|---|"]
     for label, s in normalized.items():
+        if not math.isfinite(s["iqm"]):
+            lines.append(f"| {label} | {s['envs']} | diverged | - |")
+            continue
         lines.append(f"| {label} | {s['envs']} | {s['iqm']:.3f} | "
                      f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] |")
     return "\n".join(lines) + "\n"

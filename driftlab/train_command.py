@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -81,8 +82,17 @@ def run(args: argparse.Namespace) -> int:
     finals = outcome.final_returns
     print(f"\n{args.algo} on {args.env}: {outcome.timesteps[-1]:,} steps x {args.seeds} seed(s) "
           f"in {outcome.seconds:.1f} s ({outcome.steps_per_second:,.0f} steps/s)")
-    print(f"final return (mean of last 10% of updates): {np.nanmean(finals):.2f} "
-          f"+- {np.nanstd(finals):.2f} over seeds; per seed: "
-          + ", ".join(f"{x:.1f}" for x in finals))
+    if outcome.diverged:
+        where = ", ".join(f"seed {s} from update {u}" for s, u in outcome.diverged.items())
+        print(f"DIVERGED: losses or parameters became NaN/inf ({where}); those seeds have no "
+              "final return (summary.json: status diverged). Check the drift's constants and "
+              "the learning rate.", file=sys.stderr)
+    if np.isfinite(finals).any():
+        print(f"final return (mean of last 10% of updates): {np.nanmean(finals):.2f} "
+              f"+- {np.nanstd(finals):.2f} over {int(np.isfinite(finals).sum())} seed(s); "
+              "per seed: " + ", ".join("diverged" if not np.isfinite(x) else f"{x:.1f}"
+                                       for x in finals))
+    else:
+        print("final return: none (every seed diverged)")
     print(f"run directory: {outcome.run_dir}")
     return 0

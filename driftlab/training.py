@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ class TrainOutcome:
     timesteps: np.ndarray  # (updates,)
     seconds: float
     steps_per_second: float
+    diverged: dict[int, int] = field(default_factory=dict)  # seed -> first non-finite update
+
+
+# Metrics whose non-finite value means the run diverged (returns may be NaN early on).
+LOSS_METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "drift")
 
 
 def resolve_settings(env_id: str, config_file: str | None = None,
@@ -124,6 +130,8 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     start = time.time()
     state = init(keys)
     returns: list[np.ndarray] = []
+    # Per seed, the first update whose losses were not finite (0: none so far).
+    diverged_at = np.zeros(seeds, np.int64)
     bar = tqdm(total=n_updates * config.batch_size, unit="step", unit_scale=True,
                disable=not progress, desc=f"{algo} {env_id} (compiling)", dynamic_ncols=True)
     with JsonlWriter(run_dir / "metrics.jsonl", truncate=True) as log:
@@ -134,6 +142,9 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
             metrics = {k: v[:, :n] for k, v in jax.device_get(metrics).items()}  # (seeds, n)
             for i in range(n):
                 per_seed = {k: np.asarray(v[:, i], dtype=np.float64) for k, v in metrics.items()}
+                bad = ~np.all([np.isfinite(per_seed[k]) for k in LOSS_METRICS if k in per_seed],
+                              axis=0)
+                diverged_at[(diverged_at == 0) & bad] = done + i + 1
                 record = {"update": done + i + 1,
                           "timesteps": (done + i + 1) * config.batch_size}
                 record.update({k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
@@ -150,6 +161,9 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     seconds = time.time() - start
 
     result = trainer.result(state, {})
+    params_finite = np.asarray(jax.vmap(lambda p: jnp.all(jnp.array(
+        [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(p)])))(result.params))
+    diverged_at[(diverged_at == 0) & ~params_finite] = n_updates
     atomic_write_bytes(run_dir / "params.msgpack", serialization.msgpack_serialize(
         jax.device_get({"actor": result.params["actor"], "critic": result.params["critic"],
                         "obs_stats": None if result.obs_stats is None else
@@ -157,14 +171,23 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     all_returns = np.concatenate(returns, axis=1)
     timesteps = np.arange(1, n_updates + 1) * config.batch_size
     finals = final_returns(all_returns)
+    diverged = [int(i) for i in np.flatnonzero(diverged_at)]
+    finals[diverged] = np.nan  # a diverged run's return is not a result
     sps = n_updates * config.batch_size * seeds / seconds
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all seeds diverged: mean of nothing
+        mean, std = float(np.nanmean(finals)), float(np.nanstd(finals))
     write_json(run_dir / "summary.json", {
         "env": env_id, "algo": algo, "seeds": seeds, "timesteps": int(timesteps[-1]),
-        "final_return_per_seed": finals, "final_return_mean": float(np.nanmean(finals)),
-        "final_return_std": float(np.nanstd(finals)), "seconds": seconds,
+        "status": "diverged" if diverged else "ok",
+        "diverged_seeds": diverged,
+        "diverged_from_update": [int(diverged_at[i]) for i in diverged],
+        "final_return_per_seed": finals, "final_return_mean": mean,
+        "final_return_std": std, "seconds": seconds,
         "steps_per_second": sps,
     })
     if plot:
         plot_learning_curves({algo: (timesteps, all_returns)}, run_dir / "learning_curve.png",
                              title=f"{algo} on {env_id}")
-    return TrainOutcome(run_dir, finals, all_returns, timesteps, seconds, sps)
+    return TrainOutcome(run_dir, finals, all_returns, timesteps, seconds, sps,
+                        {int(i): int(diverged_at[i]) for i in diverged})
