@@ -1,5 +1,5 @@
 """Drifts shipped with driftlab: `drifts/<name>/` in the source tree, installed
-as the package data `driftlab_drifts` (see pyproject.toml).
+as the package data `driftlab_drifts` (see pyproject.toml; found with importlib).
 
 Each folder holds what `driftlab discover` exports (`drift.json` + its params
 file), `train.yaml` (the inner training settings it was meta-trained with,
@@ -12,7 +12,6 @@ a shipped drift's name works too.
 
 from __future__ import annotations
 
-import importlib.resources
 import importlib.util
 from pathlib import Path
 
@@ -24,8 +23,10 @@ def shipped_root() -> Path | None:
     installed package data; None when neither exists."""
     if _SOURCE_TREE.is_dir():
         return _SOURCE_TREE
-    if importlib.util.find_spec("driftlab_drifts") is not None:
-        root = Path(str(importlib.resources.files("driftlab_drifts")))
+    # A data-only (namespace) package: its folder is its search location.
+    spec = importlib.util.find_spec("driftlab_drifts")
+    if spec is not None and spec.submodule_search_locations:
+        root = Path(list(spec.submodule_search_locations)[0])
         if root.is_dir():
             return root
     return None

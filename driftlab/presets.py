@@ -10,7 +10,22 @@ import yaml
 
 from driftlab.errors import DriftlabError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+def _config_dir() -> Path:
+    """configs/ of the source tree, else the installed package data `driftlab_configs`."""
+    source = Path(__file__).resolve().parent.parent / "configs"
+    if source.is_dir():
+        return source
+    import importlib.util
+
+    # A data-only (namespace) package: its folder is its search location.
+    spec = importlib.util.find_spec("driftlab_configs")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return source  # missing either way: every preset lookup says so
+
+
+CONFIG_DIR = _config_dir()
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

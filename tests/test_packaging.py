@@ -1,0 +1,59 @@
+"""A regular (non-editable) install: the built wheel carries every preset and
+shipped drift as package data, and an installed copy finds them from another
+working directory; the CLI module imports cleanly there."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q",
+                           "-w", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return next(out.glob("driftlab-*.whl"))
+
+
+def test_wheel_carries_presets_and_shipped_drifts(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for preset in (ROOT / "configs").rglob("*.yaml"):
+        assert f"driftlab_configs/{preset.relative_to(ROOT / 'configs').as_posix()}" in names
+    for item in (ROOT / "drifts").rglob("*"):
+        if item.is_file():
+            assert f"driftlab_drifts/{item.relative_to(ROOT / 'drifts').as_posix()}" in names
+
+
+def test_installed_wheel_finds_presets_from_another_directory(wheel, tmp_path):
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                           "--target", str(site), str(wheel)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    script = (
+        "import driftlab.presets as p, algorithms.shipped as s\n"
+        "from algorithms.drift_io import load_drift\n"
+        "from driftlab.discover_command import list_presets\n"
+        f"assert p.__file__.startswith({str(site)!r}), p.__file__\n"
+        "assert p.train_preset('gymnax/CartPole-v1')['num_envs'] == 4\n"
+        "assert 'cartpole-tiny' in list_presets()\n"
+        "assert 'lpo-cartpole' in s.list_shipped()\n"
+        "assert load_drift('lpo-cartpole')[0].spec['kind'] == 'lpo'\n"
+        "from driftlab.cli import main\n"
+        "raise SystemExit(main(['drifts']))\n")
+    env = {**os.environ, "PYTHONPATH": str(site), "DRIFTLAB_JAX_CACHE": "off"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=work, capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "lpo-cartpole" in done.stdout
