@@ -28,6 +28,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def remove_interrupted_writes(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of atomic writes that a kill interrupted
+    (`.<name>.<random>.tmp` beside their target; never read by anything) in
+    `folder` (not recursive); returns what was removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir()
+             if p.is_file() and p.name.startswith(".") and p.name.endswith(".tmp")]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def to_builtin(value: Any) -> Any:
     """JSON/YAML-friendly copy: arrays to lists, numpy scalars to Python numbers,
     and non-finite floats (NaN, inf) to None, so every file is strict JSON

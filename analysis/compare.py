@@ -97,7 +97,10 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
         if not path.is_dir() or not metrics_path.is_file():
             raise AnalysisError(f"{path} is not a train run directory (no metrics.jsonl); "
                                 "pass directories written by `driftlab train`")
-        summary = _read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
+        if not (path / "summary.json").is_file():
+            raise AnalysisError(f"{path} is an incomplete train run (no summary.json: it was "
+                                "killed or is still running); rerun it or leave it out")
+        summary = _read_json(path / "summary.json")
         config = _read_config(path / "config.yaml")
         command = config.get("command")
         if command is not None and command != "train":

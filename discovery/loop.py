@@ -10,10 +10,16 @@ One generation (one jit):
 The driver around it logs, evaluates the ES mean, checkpoints and exports.
 Keys are derived from (seed, generation) only, so a resumed run repeats an
 uninterrupted one bit for bit.
+
+The family evolved is the config's `drift:` block (LPO by default; DPO, PPO, a
+distilled formula or any registered family). The ES moves unconstrained
+coordinates that `discovery.strategy.SearchSpace` maps to the family's constants
+(identity for LPO): members train, and exports hold, the real constants.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -32,12 +38,12 @@ from tqdm.auto import tqdm
 
 import envs
 from algorithms import Drift, TrainConfig, Trainer, make_drift
-from algorithms.drift_io import load_drift, save_drift
-from algorithms.storage import atomic_write_bytes
+from algorithms.drift_io import DriftFileError, load_drift, save_drift
+from algorithms.storage import atomic_write_bytes, remove_interrupted_writes
 from discovery import checkpoint, fitness, sharding
-from discovery.config import DiscoveryConfig, DiscoveryError
+from discovery.config import DiscoveryConfig, DiscoveryError, family_options
 from discovery.loggers import MetricsLogger, truncate_metrics
-from discovery.strategy import make_strategy, strategy_sigma
+from discovery.strategy import SearchSpace, make_strategy, search_space, strategy_sigma
 
 INIT_STREAM = 0x1417  # the random ES start
 EVAL_STREAM = 0x5EED  # folded into the run key: evaluation seeds never meet training seeds
@@ -52,23 +58,76 @@ class LoopState:
     generation: jax.Array  # int32 scalar
 
 
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1].lower() in "aeiou" or name == "LPO" else f"a {name}"
+
+
+def _family_name(kind: Any) -> str:
+    return str(kind).upper() if kind in ("lpo", "dpo", "ppo") else str(kind)
+
+
+def build_drift(config: DiscoveryConfig) -> Drift:
+    """The drift family `config.drift_kind` with its options; for `distilled`, the
+    formula of `drift.from` (its constants are the default start)."""
+    kind = config.drift_kind
+    if kind != "distilled":
+        try:
+            return make_drift(kind, **config.drift_options)
+        except ValueError as err:  # ConfigError, UnknownDriftError: checked by validate too
+            raise DiscoveryError(f"drift: {err}") from None
+    try:
+        loaded, params = load_drift(config.drift_from)
+    except DriftFileError as err:
+        raise DiscoveryError(f"drift.from: {err}") from None
+    found = loaded.spec.get("kind")
+    if found != "distilled":
+        raise DiscoveryError(f"drift.from {config.drift_from} is {_a(_family_name(found))} drift, "
+                             f"not a distilled formula; evolve it with drift: {{kind: {found}}} "
+                             f"and init_drift: {config.drift_from}")
+    if not jax.tree.leaves(params):
+        raise DiscoveryError(f"the formula of {config.drift_from} has no constants to evolve "
+                             f"({loaded.spec.get('expression')}); pick one with constants")
+    # The file's parameters (a refined formula's constants) are the family's start.
+    return dataclasses.replace(loaded, default_params=jax.tree.map(jnp.asarray, params))
+
+
 def load_initial_drift(config: DiscoveryConfig, drift: Drift) -> Any:
-    """The ES start: the parameters of `config.init_drift`, else (`init_mean`)
-    a small random mean drawn from the run's seed, or zeros (published)."""
+    """The ES start in drift parameters: those of `config.init_drift` (a drift of
+    the same family), else for LPO (`init_mean`) a small random mean drawn from
+    the run's seed, or zeros (published), and for every other family its
+    defaults (the `drift:` options, a distilled formula's constants)."""
+    kind = drift.spec.get("kind", config.drift_kind)
     if not config.init_drift:
-        if config.init_mean == "zeros":
+        if kind != "lpo" or config.init_mean == "zeros":
             return drift.default_params
         flat, unravel = ravel_pytree(drift.default_params)
         key = jax.random.fold_in(jax.random.key(config.seed), INIT_STREAM)
         return unravel(flat + config.init_scale * jax.random.normal(key, flat.shape, flat.dtype))
     loaded, params = load_drift(config.init_drift)
-    if (loaded.spec.get("kind") != "lpo"
-            or jax.tree.structure(params) != jax.tree.structure(drift.default_params)
-            or any(a.shape != b.shape for a, b in zip(jax.tree.leaves(params),
-                                                      jax.tree.leaves(drift.default_params),
-                                                      strict=True))):
-        raise DiscoveryError(f"init_drift {config.init_drift} is not an LPO drift with "
-                             f"{drift.spec}; export one with the same temporal/hidden options")
+    found = loaded.spec.get("kind")
+    same = (found == kind
+            and (kind != "distilled"
+                 or loaded.spec.get("expression") == drift.spec.get("expression"))
+            and jax.tree.structure(params) == jax.tree.structure(drift.default_params)
+            and all(a.shape == b.shape for a, b in zip(jax.tree.leaves(params),
+                                                       jax.tree.leaves(drift.default_params),
+                                                       strict=True)))
+    if not same:
+        options = {k: v for k, v in drift.spec.items() if k != "kind"}
+        if kind == "distilled":
+            what = f"the formula {drift.spec.get('expression')} of drift.from"
+        else:
+            what = f"options {options}" if options else "its parameters"
+        if found != kind:
+            it = f"it is {_a(_family_name(found))} drift"
+            fix = f"give {_a(_family_name(kind))} drift or set drift.kind={found}"
+        else:
+            it = f"it is {_a(_family_name(found))} drift with {loaded.spec.get('expression')}" \
+                if kind == "distilled" else f"it has {loaded.spec}"
+            fix = ("export one with the same temporal/hidden options" if kind == "lpo"
+                   else "give one of the same family")
+        raise DiscoveryError(f"init_drift {config.init_drift} is not {_a(_family_name(kind))} "
+                             f"drift with {what} ({it}); {fix}")
     return jax.tree.map(jnp.asarray, params)
 
 
@@ -79,10 +138,15 @@ class Discovery:
                  mesh: Mesh | None = None):
         config.validate()
         self.config = config
-        self.drift = make_drift("lpo", **config.drift_options)
-        self.init_params = load_initial_drift(config, self.drift)
-        self.es, self.es_params = make_strategy(config, self.init_params)
-        _, self.unravel = ravel_pytree(self.init_params)
+        self.drift = build_drift(config)
+        self.init_params = load_initial_drift(config, self.drift)  # drift parameters
+        self.space: SearchSpace = search_space(self.drift.spec.get("kind", config.drift_kind),
+                                               self.init_params)
+        self.init_coords = self.space.encode(self.init_params)  # what the ES moves
+        self.es, self.es_params = make_strategy(config, self.init_coords)
+        _, self.unravel = ravel_pytree(self.init_coords)
+        # Closed-form families with few constants log them every generation.
+        self.logs_constants = config.drift_kind != "lpo" and self.space.low_dimensional
         self.mesh = mesh if mesh is not None else sharding.make_mesh()
         self.num_devices = int(self.mesh.devices.size)
         self.padded = sharding.padded_size(config.population, self.num_devices,
@@ -111,7 +175,7 @@ class Discovery:
     def init(self) -> LoopState:
         """The generation-0 state, replicated over the mesh."""
         key = jax.random.key(self.config.seed)
-        es_state = self.es.init(jax.random.fold_in(key, 0x1A17), self.init_params,
+        es_state = self.es.init(jax.random.fold_in(key, 0x1A17), self.init_coords,
                                 self.es_params)
         state = LoopState(es_state, jax.random.key_data(key), jnp.zeros((), jnp.int32))
         return self.to_device(sharding.to_host(state))
@@ -162,7 +226,8 @@ class Discovery:
         size, padded = config.population, self.padded
         gen_key = jax.random.fold_in(jax.random.wrap_key_data(state.key_data), state.generation)
         k_ask, k_tell, k_train, k_subset = jax.random.split(gen_key, 4)
-        population, es_state = self.es.ask(k_ask, state.es_state, self.es_params)
+        coords, es_state = self.es.ask(k_ask, state.es_state, self.es_params)
+        population = self.space.decode(coords)  # the family's constants (LPO: coords)
         keys = jnp.stack([fitness.rollout_keys(jax.random.fold_in(k_train, i), size,
                                                config.rollouts_per_member,
                                                config.common_random_numbers)
@@ -184,7 +249,7 @@ class Discovery:
         raw = fitness.combine_env_returns(returns, references,
                                           mask if config.envs_per_generation else None)
         cleaned, nan_count = fitness.clean_fitness(raw)
-        es_state, _ = self.es.tell(k_tell, population, -cleaned, es_state, self.es_params)
+        es_state, _ = self.es.tell(k_tell, coords, -cleaned, es_state, self.es_params)
         new_state = LoopState(es_state, state.key_data, state.generation + 1)
         info = {"population": members, "fitness": raw, "clean_fitness": cleaned,
                 "returns": returns, "nan_count": nan_count, "env_mask": mask}
@@ -193,7 +258,7 @@ class Discovery:
     # ---- reading the state ----
     def mean_params(self, state: LoopState) -> Any:
         """The ES mean as drift parameters (host arrays)."""
-        return self.unravel(jnp.asarray(sharding.to_host(state.es_state.mean)))
+        return self.space.decode(self.unravel(jnp.asarray(sharding.to_host(state.es_state.mean))))
 
     def best(self, state: LoopState) -> tuple[Any | None, float]:
         """(best member's drift parameters, its fitness; higher is better), or (None, nan)."""
@@ -201,7 +266,24 @@ class Discovery:
         flat = np.asarray(sharding.to_host(state.es_state.best_solution))
         if not (math.isfinite(value) and np.all(np.isfinite(flat))):
             return None, float("nan")
-        return self.unravel(jnp.asarray(flat)), value
+        return self.space.decode(self.unravel(jnp.asarray(flat))), value
+
+    def export_drift(self, params: Any) -> Drift:
+        """The drift to save with `params`: its spec also holds the family's real
+        constants (DPO's alpha and beta, PPO's eps, a formula's `constants`), so
+        the JSON reads as the drift it is and `make_drift(**spec)` rebuilds it."""
+        kind = self.drift.spec.get("kind")
+        if kind == "lpo":
+            return self.drift
+        values = {name: value for name, value in self.space.constants(params).items()
+                  if isinstance(value, float) and math.isfinite(value)}
+        spec = dict(self.drift.spec)
+        if kind == "distilled":
+            spec["constants"] = {**spec.get("constants", {}), **values}
+        else:
+            accepted = family_options(kind)
+            spec.update({name: value for name, value in values.items() if name in accepted})
+        return dataclasses.replace(self.drift, spec=spec)
 
     def sigma(self, state: LoopState) -> float:
         std = strategy_sigma(state.es_state)
@@ -291,6 +373,9 @@ class DiscoveryOutcome:
     state: Any = None  # final LoopState as host numpy (bitwise comparable)
     mean_params: Any = None
     best_fitness: float = float("nan")
+    # Closed-form families with few constants: {name: value} at the start and of the ES mean.
+    start_constants: dict[str, Any] | None = None
+    constants: dict[str, Any] | None = None
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -306,11 +391,12 @@ def export_drifts(discovery: Discovery, state: LoopState, run_dir: Path, generat
                   best_fitness: float) -> None:
     """drift.json (+ params): the ES mean; drift_best.json: the best member so far."""
     note = f"driftlab discover, {discovery.config.strategy}"
-    save_drift(run_dir, discovery.drift, discovery.mean_params(state), name="drift",
+    mean = discovery.mean_params(state)
+    save_drift(run_dir, discovery.export_drift(mean), mean, name="drift",
                metadata={"source": "discover", "generation": generation, "note": note})
     best, value = discovery.best(state)
     if best is not None:
-        save_drift(run_dir, discovery.drift, best, name="drift_best",
+        save_drift(run_dir, discovery.export_drift(best), best, name="drift_best",
                    metadata={"source": "discover", "generation": generation,
                              "fitness": best_fitness if math.isfinite(best_fitness) else value,
                              "note": f"{note}: best member"})
@@ -365,6 +451,8 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
                                                                    discovery.host_template())
             state = discovery.to_device(host_state)
         if main:
+            remove_interrupted_writes(run_dir)
+            remove_interrupted_writes(checkpoint.checkpoint_dir(run_dir))
             truncate_metrics(run_dir / "metrics.jsonl", start)
             if start > 0:  # a crash between checkpoint and export left them behind
                 refresh_exports(discovery, state, run_dir, start)
@@ -389,6 +477,11 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
                 record["env_return_mean"] = {
                     e: float(np.nanmean(returns[:, i]))
                     for i, e in enumerate(config.envs) if bool(info["env_mask"][i])}
+            if discovery.logs_constants:  # the ES mean's (and best member's) constants
+                record["constants"] = discovery.space.constants(discovery.mean_params(state))
+                best_params = discovery.best(state)[0]
+                if best_params is not None:
+                    record["best_constants"] = discovery.space.constants(best_params)
             if record["nan_count"]:
                 warnings.warn(f"generation {generation}: {record['nan_count']} member(s) had a "
                               "NaN/inf fitness; ranked worst", stacklevel=2)
@@ -411,4 +504,7 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
     outcome.state = sharding.to_host(state)
     outcome.mean_params = discovery.mean_params(state)
     outcome.best_fitness = -float(sharding.to_host(state.es_state.best_fitness))
+    if discovery.logs_constants:
+        outcome.start_constants = discovery.space.constants(discovery.init_params)
+        outcome.constants = discovery.space.constants(outcome.mean_params)
     return outcome
