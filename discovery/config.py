@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import jax
+
 from algorithms import ConfigError, TrainConfig
 from algorithms.config import coerce, field_types
 
@@ -30,6 +32,83 @@ class DiscoveryError(ConfigError):
     Subclasses ConfigError so the CLI already prints it as one line."""
 
 
+# The `drift:` block: `kind` plus the family's options. LPO's options are fields of
+# their own (configs written before the block had a `kind` stay valid); `from` names
+# a distilled formula; any other family's options go to `drift_args` (its factory's
+# keyword arguments: DPO's alpha/beta or PPO's eps set the ES start).
+LPO_OPTIONS = ("temporal", "ppo_init", "hidden")
+DRIFT_FIELDS = ("drift_kind", *LPO_OPTIONS, "drift_from", "drift_args")
+
+
+def family_options(kind: str) -> list[str]:
+    """The option names of drift family `kind` in a `drift:` block (empty if unknown)."""
+    import inspect
+
+    from algorithms.drifts import DRIFTS
+
+    if kind == "lpo":
+        return list(LPO_OPTIONS)
+    if kind == "distilled":
+        return ["from"]
+    try:
+        parameters = inspect.signature(DRIFTS[kind]).parameters.values()
+    except (KeyError, TypeError, ValueError):
+        return []
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _takes(kind: str) -> str:
+    names = family_options(kind)
+    return f"kind {kind} takes {', '.join(names)}" if names else f"kind {kind} takes no options"
+
+
+def check_kind(kind: str) -> None:
+    """DiscoveryError unless `kind` is a registered drift family with parameters."""
+    from algorithms.drifts import DRIFTS
+
+    evolvable = sorted(k for k in DRIFTS if k != "none")
+    if kind == "none":
+        raise DiscoveryError(f"drift kind none has no parameters to evolve; choose one of "
+                             f"{', '.join(evolvable)}")
+    if kind not in DRIFTS:
+        close = difflib.get_close_matches(kind, evolvable, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise DiscoveryError(f"unknown drift kind {kind!r}{hint}; the registered families "
+                             f"are {', '.join(evolvable)} (register_drift adds more)")
+
+
+def _drift_fields(block: Mapping[str, Any], kind: Any) -> dict[str, Any]:
+    """The DiscoveryConfig fields of a `drift:` block ({kind, ...options})."""
+    out: dict[str, Any] = {}
+    block = dict(block)
+    if "kind" in block:
+        kind = block.pop("kind")
+        if not isinstance(kind, str):
+            raise DiscoveryError(f"drift.kind must be a drift family name such as lpo or dpo "
+                                 f"(str), got {kind!r}")
+        out["drift_kind"] = kind
+    if kind == "ta-lpo":
+        kind = out["drift_kind"] = "lpo"
+        out["temporal"] = True
+    if kind != "lpo" and isinstance(kind, str):
+        check_kind(kind)
+    if kind == "lpo" or not isinstance(kind, str):
+        for key, value in block.items():
+            if key not in LPO_OPTIONS:
+                raise DiscoveryError(f"unknown drift option {key!r} for kind lpo; use "
+                                     f"{', '.join(LPO_OPTIONS)} (or set drift.kind)")
+            out[key] = value
+        return out
+    for key in block:
+        if key in LPO_OPTIONS:
+            raise DiscoveryError(f"drift option {key!r} belongs to kind lpo, not {kind}; drop it "
+                                 f"from the drift: block ({_takes(kind)})")
+    if "from" in block:
+        out["drift_from"] = block.pop("from")
+    out["drift_args"] = block
+    return out
+
+
 @dataclass(frozen=True)
 class DiscoveryConfig:
     """Everything one ES meta-training run needs.
@@ -37,7 +116,13 @@ class DiscoveryConfig:
     ES: `strategy` (an evosax distribution-based algorithm, `Open_ES` by default)
     with `population` members for `generations` steps; `sigma`/`lr` start values
     decay by `*_decay` per generation down to `*_min` (Open_ES: sigma is the std
-    schedule, lr the Adam learning rate; other strategies take sigma as std_init).
+    schedule, lr the Adam learning rate; other strategies take sigma as std_init,
+    and CMA-ES `sigma_min` as its std_min).
+    The family evolved is the `drift:` block: {kind: lpo, temporal, ppo_init, hidden}
+    (the default, also without `kind`), {kind: dpo | ppo [, its constants as the
+    start]}, {kind: distilled, from: FILE} or a family added with `register_drift`;
+    the ES moves unconstrained coordinates mapped onto the family's constants
+    (discovery/strategy.py SearchSpace).
     Fitness of a member = mean over `envs` of (final return / reference), the
     final return averaged over `rollouts_per_member` seeds and measured as
     `fitness` says: "last_fraction" (default) the mean episodic return of the
@@ -49,14 +134,18 @@ class DiscoveryConfig:
     envs: tuple[str, ...] = ("gymnax/CartPole-v1",)
     heldout_envs: tuple[str, ...] = ()
     train: dict[str, dict[str, Any]] = field(default_factory=dict)  # resolved per env
-    # drift family
-    temporal: bool = False
-    ppo_init: bool = False
-    hidden: int = 128
-    init_drift: str | None = None  # drift .json / run dir for the ES start
-    # Without init_drift: "random" (default) draws the mean ~ N(0, init_scale^2) so that
+    # drift family: the `drift:` block, {kind: lpo|dpo|ppo|distilled|<registered>, ...}
+    drift_kind: str = "lpo"
+    temporal: bool = False  # lpo only
+    ppo_init: bool = False  # lpo only
+    hidden: int = 128  # lpo only
+    drift_from: str | None = None  # distilled only: `from:`, a formula drift.json / run dir / name
+    drift_args: dict[str, Any] = field(default_factory=dict)  # other families' own options
+    init_drift: str | None = None  # drift .json / run dir for the ES start (same family)
+    # LPO without init_drift: "random" (default) draws the mean ~ N(0, init_scale^2) so that
     # antithetic pairs are different drifts; "zeros" is the published start, where the
-    # bias-free odd LPO net makes theta and -theta the same drift.
+    # bias-free odd LPO net makes theta and -theta the same drift. Closed-form families
+    # start from their defaults (or `drift:` options, or init_drift); these are unused there.
     init_mean: str = "random"
     init_scale: float = 0.03
     # ES
@@ -104,7 +193,19 @@ class DiscoveryConfig:
 
     @property
     def drift_options(self) -> dict[str, Any]:
-        return {"temporal": self.temporal, "ppo_init": self.ppo_init, "hidden": self.hidden}
+        """The options `make_drift(drift_kind, ...)` takes (distilled: see `drift_from`)."""
+        if self.drift_kind == "lpo":
+            return {"temporal": self.temporal, "ppo_init": self.ppo_init, "hidden": self.hidden}
+        return dict(self.drift_args)
+
+    @property
+    def drift_block(self) -> dict[str, Any]:
+        """The `drift:` block as a user writes it: {kind, ...options}."""
+        if self.drift_kind == "lpo":
+            return {"kind": "lpo", **self.drift_options}
+        if self.drift_kind == "distilled":
+            return {"kind": "distilled", "from": self.drift_from}
+        return {"kind": self.drift_kind, **self.drift_args}
 
     # ---- construction ----
     @classmethod
@@ -119,12 +220,8 @@ class DiscoveryConfig:
         drift = values.pop("drift", None) or {}
         if not isinstance(drift, Mapping):
             raise DiscoveryError(f"drift must be a mapping like {{temporal: false, ppo_init: "
-                                 f"true}} (dict), got {drift!r}")
-        for key, value in drift.items():
-            if key not in ("temporal", "ppo_init", "hidden"):
-                raise DiscoveryError(f"unknown drift option {key!r}; "
-                                     "use temporal, ppo_init, hidden")
-            values[key] = value
+                                 f"true}} or {{kind: dpo}} (dict), got {drift!r}")
+        values.update(_drift_fields(drift, values.get("drift_kind", "lpo")))
         types_ = field_types(cls)
         for key in values:
             if key not in types_:
@@ -138,9 +235,52 @@ class DiscoveryConfig:
         return config
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        """Plain settings that `from_dict` reads back; the family as a `drift:` block
+        (where the drift fields stand)."""
+        out: dict[str, Any] = {}
+        for key, value in dataclasses.asdict(self).items():
+            if key == "drift_kind":
+                out["drift"] = self.drift_block
+            elif key not in DRIFT_FIELDS:
+                out[key] = value
         out["envs"], out["heldout_envs"] = list(self.envs), list(self.heldout_envs)
         return out
+
+    def validate_drift(self) -> None:
+        """The `drift:` block: a registered family with parameters, only its options."""
+        from algorithms.drifts import make_drift
+
+        kind = self.drift_kind
+        check_kind(kind)
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in LPO_OPTIONS}
+        if kind != "lpo":
+            for key in LPO_OPTIONS:
+                if getattr(self, key) != defaults[key]:
+                    raise DiscoveryError(f"drift option {key!r} belongs to kind lpo, not {kind}; "
+                                         f"drop it ({_takes(kind)})")
+        if kind != "distilled" and self.drift_from is not None:
+            raise DiscoveryError(f"drift option 'from' is only for kind distilled, not {kind} "
+                                 f"({_takes(kind)})")
+        if kind in ("lpo", "distilled"):
+            for key in self.drift_args:
+                raise DiscoveryError(f"unknown drift option {key!r} for kind {kind}; "
+                                     f"{_takes(kind)}")
+        if kind == "distilled":
+            if not (isinstance(self.drift_from, str) and self.drift_from.strip()):
+                raise DiscoveryError(
+                    "drift kind distilled needs `from:` naming the formula to refine: a drift.json "
+                    "written by `driftlab distill`, a distill run directory or a shipped drift "
+                    "name, e.g. drift: {kind: distilled, from: runs/distill-.../drift.json}")
+            return
+        if kind == "lpo":
+            return
+        try:
+            drift = make_drift(kind, **self.drift_args)
+        except (ConfigError, ValueError, TypeError) as err:
+            raise DiscoveryError(f"drift: {err}") from None
+        if not jax.tree.leaves(drift.default_params):
+            raise DiscoveryError(f"drift kind {kind} has no parameters to evolve; choose "
+                                 "another family (drift.kind)")
 
     def validate(self) -> None:
         """Raise DiscoveryError (one line, naming the fix) for unusable settings."""
@@ -165,6 +305,7 @@ class DiscoveryConfig:
         if dupes:
             raise DiscoveryError(f"env(s) {sorted(dupes)} listed twice in envs; list each once")
         check_strategy_name(self.strategy)
+        self.validate_drift()
         if self.population < 2:
             raise DiscoveryError(f"population must be >= 2, got {self.population}")
         if self.strategy == "Open_ES" and self.antithetic and self.population % 2:

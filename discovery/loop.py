@@ -115,9 +115,9 @@ def load_initial_drift(config: DiscoveryConfig, drift: Drift) -> Any:
     if not same:
         options = {k: v for k, v in drift.spec.items() if k != "kind"}
         if kind == "distilled":
-            what = f"the formula {drift.spec.get('expression')} of drift.from"
+            what = f" with the formula {drift.spec.get('expression')} of drift.from"
         else:
-            what = f"options {options}" if options else "its parameters"
+            what = f" with options {options}" if options else ""
         if found != kind:
             it = f"it is {_a(_family_name(found))} drift"
             fix = f"give {_a(_family_name(kind))} drift or set drift.kind={found}"
@@ -127,7 +127,7 @@ def load_initial_drift(config: DiscoveryConfig, drift: Drift) -> Any:
             fix = ("export one with the same temporal/hidden options" if kind == "lpo"
                    else "give one of the same family")
         raise DiscoveryError(f"init_drift {config.init_drift} is not {_a(_family_name(kind))} "
-                             f"drift with {what} ({it}); {fix}")
+                             f"drift{what} ({it}); {fix}")
     return jax.tree.map(jnp.asarray, params)
 
 

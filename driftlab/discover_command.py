@@ -1,4 +1,6 @@
-"""`driftlab discover`: meta-learn an LPO drift with evolution strategies.
+"""`driftlab discover`: meta-learn a drift with evolution strategies: the LPO
+network (default), or the constants of DPO, PPO, a distilled formula or any
+registered family (`drift: {kind: ...}`).
 
     driftlab discover --preset cartpole-tiny [--set key=value ...] [--out DIR]
     driftlab discover --resume RUN_DIR [--set generations=N]
@@ -31,9 +33,11 @@ RESUMABLE = {"generations", "eval_every", "eval_seeds", "checkpoint_every", "kee
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("discover", help="meta-learn an LPO drift with evolution strategies",
-                       description="ES meta-training of a drift (LPO / TA-LPO) on one or more "
-                                   "envs; writes config.yaml, metrics.jsonl, checkpoints/, "
+    p = sub.add_parser("discover", help="meta-learn a drift with evolution strategies",
+                       description="ES meta-training of a drift on one or more envs: the LPO "
+                                   "network (default), or the constants of another family "
+                                   "(drift: {kind: dpo | ppo | distilled (from: FILE) | ...}); "
+                                   "writes config.yaml, metrics.jsonl, checkpoints/, "
                                    "drift.json (ES mean) and drift_best.json (best member).")
     p.add_argument("--preset", help="a file stem of configs/discover/, e.g. cartpole-tiny")
     p.add_argument("--config", help="YAML file of discovery settings merged over the preset")
@@ -247,6 +251,15 @@ def run(args: argparse.Namespace) -> int:
               f"{last.get('fitness_mean', float('nan')):.4g}")
         for env_id, entry in (last.get("eval") or {}).items():
             print(f"ES mean on {env_id}: {entry['return_mean']:.2f} +- {entry['return_std']:.2f}")
+        if outcome.constants is not None:  # a closed-form family: its few constants
+            def text(values: dict[str, Any]) -> str:
+                return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                 for k, v in values.items())
+
+            print(f"constants: start {text(outcome.start_constants)}; ES mean "
+                  f"{text(outcome.constants)}")
+        kind = config.drift_kind
+        algo = "ta-lpo" if kind == "lpo" and config.temporal else kind
         print(f"run directory: {run_dir} (train with: driftlab train --algo "
-              f"{'ta-lpo' if config.temporal else 'lpo'} --env ENV --drift {run_dir})")
+              f"{algo} --env ENV --drift {run_dir})")
     return 0

@@ -400,6 +400,49 @@ CASES += [
     case("discover-set-below-scalar", discover("inner=5", "inner.num_envs=4"),
          "inner is already set to 5, not a mapping"),
 ]
+
+# ---- discover: the drift family (`drift: {kind: ...}`) -----------------------------------
+DISCOVER_DPO = ["discover", "--preset", "dpo-cartpole", "--out", OUT, "--no-progress",
+                "--set", "population=4", "--set", "generations=1", "--set", "eval_seeds=1",
+                "--set", "inner.total_timesteps=512"]
+for id_, sets, message in [
+    ("kind-unknown", ["drift.kind=foo"], "unknown drift kind 'foo'; the registered families are "
+                                         "distilled, dpo, lpo, ppo"),
+    ("kind-typo", ["drift.kind=dop"], "(did you mean dpo?)"),
+    ("kind-none", ["drift.kind=none"], "drift kind none has no parameters to evolve"),
+    ("kind-list", ["drift.kind=[dpo]"], "drift.kind must be a drift family name"),
+    ("distilled-no-from", ["drift.kind=distilled"], "drift kind distilled needs `from:`"),
+    ("distilled-from-missing", ["drift.kind=distilled", "drift.from=/nonexistent/drift.json"],
+     "drift.from: /nonexistent/drift.json does not exist"),
+    ("distilled-from-ppo", ["drift.kind=distilled", "drift.from={ws}/drifts/ppo.json"],
+     "is a PPO drift, not a distilled formula"),
+    ("distilled-from-no-constants", ["drift.kind=distilled",
+                                     "drift.from={ws}/drifts/distilled_plain.json"],
+     "has no constants to evolve"),
+    ("distilled-option", ["drift.kind=distilled", "drift.from={ws}/drifts/ppo.json",
+                          "drift.alpha=1"], "unknown drift option 'alpha' for kind distilled"),
+    ("dpo-option", ["drift.eps=0.3"], "unknown option(s) 'eps' for drift 'dpo'; it accepts "
+                                      "alpha, beta"),
+    ("dpo-lpo-option", ["drift.temporal=true"], "drift option 'temporal' belongs to kind lpo, "
+                                                "not dpo"),
+    ("dpo-from", ["drift.from={ws}/drifts/ppo.json"], "'from' is only for kind distilled"),
+    ("dpo-alpha-negative", ["drift.alpha=-1"], "DPO's alpha must be a positive number"),
+    ("dpo-init-ppo", ["init_drift={ws}/drifts/ppo.json"],
+     "is not a DPO drift (it is a PPO drift); give a DPO drift or set drift.kind=ppo"),
+    ("dpo-init-lpo", ["init_drift={ws}/drifts/lpo_ok"], "(it is an LPO drift)"),
+    ("ppo-init-dpo", ["drift.kind=ppo", "init_drift={ws}/drifts/dpo_ok.json"],
+     "is not a PPO drift (it is a DPO drift)"),
+]:
+    argv = list(DISCOVER_DPO)
+    for item in sets:
+        argv += ["--set", item]
+    CASES.append(case(f"discover-drift-{id_}", argv, message))
+CASES += [
+    case("discover-drift-kind-with-lpo-options", discover("drift.kind=dpo"),
+         "drift option 'temporal' belongs to kind lpo, not dpo"),
+    case("discover-drift-lpo-init-dpo", discover("init_drift={ws}/drifts/dpo_ok.json"),
+         "is not an LPO drift with"),
+]
 if importlib.util.find_spec("wandb") is None:
     CASES.append(case("discover-wandb-missing", discover("wandb=true"),
                       "wandb=true needs wandb"))
@@ -572,6 +615,8 @@ def build_workspace(ws: Path) -> None:
         "ppo_unknownopt.json": {"kind": "ppo", "foo": 1},
         "kind_list.json": {"kind": [1]},
         "ppo.json": {"kind": "ppo"},
+        "dpo_ok.json": {"kind": "dpo", "alpha": 1.5},
+        "distilled_plain.json": {"kind": "distilled", "expression": "(r - 1)**2"},
         "distilled_shape.json": {"kind": "distilled", "expression": "alpha*(r - 1)**2",
                                  "constants": {"alpha": 1.0}, "params": {"alpha": [1.0, 2.0]}},
     }.items():
