@@ -37,6 +37,11 @@ def main() -> int:
     p.add_argument("--seeds", type=int, default=16)
     p.add_argument("--out", default="runs/shipped-eval")
     p.add_argument("--heldout", nargs="*", help="held-out envs (default: provenance's)")
+    p.add_argument("--meta-settings-heldout", nargs="*", default=["gymnax/Acrobot-v1"],
+                   help="held-out envs also trained with train.yaml's settings "
+                        "(default gymnax/Acrobot-v1; the settings suit classic control)")
+    p.add_argument("--extra", nargs="*", default=[], metavar="SHIPPED",
+                   help="further shipped drifts in every cell, e.g. the distilled formula")
     p.add_argument("--write", help="folder for evaluation.json/md (default drifts/NAME)")
     p.add_argument("--quick", action="store_true", help="2 seeds, tiny budgets (a smoke test)")
     args = p.parse_args()
@@ -58,9 +63,10 @@ def main() -> int:
     for env_id in heldout:
         budget = HELDOUT_PRESET_BUDGET.get(env_id, 100_000)
         cells.append((f"{env_id} held-out preset", env_id, budget, []))
-        meta_budget = 2 * int(next(iter(provenance["timesteps"].values())))
-        cells.append((f"{env_id} held-out meta-settings", env_id, meta_budget,
-                      ["--config", train_yaml]))
+        if env_id in args.meta_settings_heldout:
+            meta_budget = 2 * int(next(iter(provenance["timesteps"].values())))
+            cells.append((f"{env_id} held-out meta-settings", env_id, meta_budget,
+                          ["--config", train_yaml]))
     results = {"drift": args.name, "seeds": seeds, "cells": []}
     for label, env_id, budget, extra in cells:
         if args.quick:
@@ -68,8 +74,12 @@ def main() -> int:
         cell_dir = out / label.replace("/", "_").replace(" ", "-")
         runs = []
         tick = time.time()
-        for algo, drift in (("ppo", []), ("dpo", []), (kind, ["--drift", args.name])):
-            run_dir = cell_dir / f"train-{algo}"
+        jobs = [("ppo", "ppo", []), ("dpo", "dpo", []), (kind, kind, ["--drift", args.name])]
+        for extra_name in args.extra:
+            extra_kind = yaml.safe_load((shipped_dir(extra_name) / "provenance.yaml").read_text())
+            jobs.append((extra_name, extra_kind["kind"], ["--drift", extra_name]))
+        for folder_name, algo, drift in jobs:
+            run_dir = cell_dir / f"train-{folder_name}"
             runs.append(run_dir)
             if (run_dir / "summary.json").is_file():
                 continue
@@ -100,23 +110,31 @@ def main() -> int:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"| cell | steps | PPO IQM [95% CI] | DPO IQM [95% CI] | {results['drift']} IQM "
-             "[95% CI] | normalised IQM vs PPO |", "|---|---:|---|---|---|---:|"]
+    """One row per cell: IQM [95% CI] of each algorithm, then each shipped drift's
+    PPO-normalised IQM (1 + (x - PPO mean) / |PPO mean|) [95% CI]."""
+    first = results["cells"][0]
+    names = [r["label"] for r in first["final"]]
+    shipped = [n for n in names if "shipped" in n]
+    columns = ["ppo", "dpo", *shipped]
+    lines = ["| cell | steps | " + " | ".join(f"{c} IQM [95% CI]" for c in columns) + " | "
+             + " | ".join(f"{c} / PPO (normalised IQM)" for c in shipped) + " |",
+             "|---|---:|" + "---|" * len(columns) + "---:|" * len(shipped)]
+
+    def fmt(row: dict | None) -> str:
+        if row is None or row.get("iqm") is None:
+            return "n/a"
+        return f"{row['iqm']:.1f} [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"
+
+    def fmt_norm(entry: dict | None) -> str:
+        if not entry or entry.get("iqm") is None:
+            return "n/a"
+        return f"{entry['iqm']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
+
     for cell in results["cells"]:
-        rows = {r["label"].split(" (")[0] if "(" not in r["label"] or "shipped" not in r["label"]
-                else "shipped": r for r in cell["final"]}
-
-        def fmt(row: dict | None) -> str:
-            if row is None:
-                return "n/a"
-            return f"{row['iqm']:.1f} [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"
-
-        shipped_label = next((lab for lab in cell["normalized"] if "shipped" in lab), None)
-        norm = cell["normalized"].get(shipped_label, {}) if shipped_label else {}
-        lines.append(f"| {cell['cell']} | {cell['timesteps']:,} | {fmt(rows.get('ppo'))} | "
-                     f"{fmt(rows.get('dpo'))} | {fmt(rows.get('shipped'))} | "
-                     f"{norm.get('iqm', float('nan')):.3f} [{norm.get('ci_low', float('nan')):.3f}, "
-                     f"{norm.get('ci_high', float('nan')):.3f}] |")
+        rows = {r["label"]: r for r in cell["final"]}
+        lines.append(f"| {cell['cell']} | {cell['timesteps']:,} | "
+                     + " | ".join(fmt(rows.get(c)) for c in columns) + " | "
+                     + " | ".join(fmt_norm(cell["normalized"].get(c)) for c in shipped) + " |")
     return "\n".join(lines)
 
 

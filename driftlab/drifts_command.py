@@ -73,20 +73,35 @@ def _commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
+def _destination(dest: Path | None, name: str) -> Path:
+    """`dest/name/` (default: the source tree's drifts/), created; one-line error if not."""
+    from algorithms.shipped import _SOURCE_TREE
+    from driftlab.errors import DriftlabError
+
+    folder = (dest or _SOURCE_TREE) / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DriftlabError(f"cannot create {folder} ({err.strerror or err}); choose another "
+                            "--dest") from None
+    return folder
+
+
 def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
          dest: Path | None = None) -> Path:
     """Copy a finished discovery run into `dest/name/` (see module docstring)."""
     from algorithms.drift_io import load_drift, save_drift
-    from algorithms.shipped import _SOURCE_TREE
     from driftlab.errors import DriftlabError
     from driftlab.presets import load_yaml
     from driftlab.rundir import atomic_write_text, read_jsonl, write_yaml
 
     config = load_yaml(run_dir / "config.yaml")
+    if config.get("command") == "distill":
+        return ship_formula(run_dir, config, name, dest)
     discovery = config.get("discovery")
     if config.get("command") != "discover" or not isinstance(discovery, dict):
-        raise DriftlabError(f"{run_dir} is not a discovery run directory (its config.yaml is "
-                            "not from `driftlab discover`)")
+        raise DriftlabError(f"{run_dir} is not a discovery or distill run directory (its "
+                            "config.yaml is from neither `driftlab discover` nor `distill`)")
     drift, params = load_drift(run_dir)
     records = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
     if not records:
@@ -95,12 +110,7 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
     spec = load_yaml(run_dir / "drift.json")
     generation = int(spec.get("generation", records[-1]["generation"]))
     records = [r for r in records if r.get("generation", 0) <= generation]
-    folder = (dest or _SOURCE_TREE) / name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DriftlabError(f"cannot create {folder} ({err.strerror or err}); choose another "
-                            "--dest") from None
+    folder = _destination(dest, name)
     save_drift(folder, drift, params, name="drift",
                metadata={"source": "discover", "generation": generation, "name": name,
                          "note": f"shipped drift {name}; see provenance.yaml"})
@@ -132,4 +142,44 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
     write_yaml(folder / "provenance.yaml", provenance)
     atomic_write_text(folder / "metrics.jsonl",
                       "".join(__import__("json").dumps(r) + "\n" for r in records))
+    return folder
+
+
+def ship_formula(run_dir: Path, config: dict[str, Any], name: str, dest: Path | None) -> Path:
+    """Ship the best formula of a `driftlab distill` run: its drift.json (+ params),
+    formulas.md and fit plot; train.yaml and the meta-training provenance come
+    from the shipped drift it was distilled from (when it was one)."""
+    import shutil
+
+    from algorithms.drift_io import load_drift, save_drift
+    from algorithms.shipped import shipped_dir
+    from driftlab.presets import load_yaml
+    from driftlab.rundir import write_yaml
+
+    drift, params = load_drift(run_dir)
+    spec = load_yaml(run_dir / "drift.json")
+    source = str(config.get("drift"))
+    parent = shipped_dir(source)
+    folder = _destination(dest, name)
+    save_drift(folder, drift, params, name="drift",
+               metadata={"source": "distill", "name": name, "family": spec.get("family"),
+                         "fit": spec.get("fit"), "latex": spec.get("latex"),
+                         "note": f"shipped formula {name}, distilled from {source}"})
+    for extra in ("formulas.md", "source_vs_best.png"):
+        if (run_dir / extra).is_file():
+            shutil.copyfile(run_dir / extra, folder / extra)
+    inherited: dict[str, Any] = {}
+    if parent is not None:
+        inherited = load_yaml(parent / "provenance.yaml")
+        shutil.copyfile(parent / "train.yaml", folder / "train.yaml")
+    provenance = {
+        **{k: v for k, v in inherited.items() if k not in ("name", "kind", "shipped", "commit")},
+        "name": name, "kind": drift.spec["kind"], "distilled_from": source,
+        "expression": spec.get("expression"), "constants": spec.get("constants"),
+        "family": spec.get("family"), "fit": spec.get("fit"),
+        "distill_settings": {k: v for k, v in config.items() if k not in ("command", "spec")},
+        "commit": _commit(),
+        "shipped": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    write_yaml(folder / "provenance.yaml", provenance)
     return folder
