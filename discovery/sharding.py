@@ -19,6 +19,40 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from discovery.config import DiscoveryError
 
 AXIS = "pop"
+CPU_DEVICES_FLAG = "--xla_force_host_platform_device_count"
+
+
+def split_cpu_into_devices(setting: str | int | None = None) -> int | None:
+    """Present the host's CPU cores to XLA as that many devices, so the population
+    is split over them (on this 2-core machine a cartpole-tiny generation at
+    population 32 took 3.6 s on 2 devices against 8.1 s on 1). `setting`: "auto"
+    (default; one device per core), a number, or "off"/1; None reads
+    DRIFTLAB_CPU_DEVICES. Only the CPU platform is affected (an accelerator stays
+    the default device). Does nothing once a JAX backend is running or when
+    XLA_FLAGS already sets the count; returns the count set, else None."""
+    import os
+
+    from jax._src import xla_bridge
+
+    setting = os.environ.get("DRIFTLAB_CPU_DEVICES", "auto") if setting is None else setting
+    text = str(setting).strip().lower()
+    if text in ("off", "no", "false", "0", "1", "none"):
+        return None
+    if text == "auto":
+        count = os.cpu_count() or 1
+    else:
+        try:
+            count = int(text)
+        except ValueError:
+            raise DiscoveryError(f"cpu devices must be auto, off or a whole number, got "
+                                 f"{setting!r}") from None
+        if count < 1:
+            raise DiscoveryError(f"cpu devices must be >= 1, got {count}")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if count < 2 or CPU_DEVICES_FLAG in flags or xla_bridge.backends_are_initialized():
+        return None
+    os.environ["XLA_FLAGS"] = f"{flags} {CPU_DEVICES_FLAG}={count}".strip()
+    return count
 
 
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:

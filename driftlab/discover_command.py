@@ -49,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "first checkpoint starts over in place)")
     p.add_argument("--distributed", action="store_true",
                    help="call jax.distributed.initialize() so several hosts share one population")
+    p.add_argument("--cpu-devices", default=None, metavar="auto|off|N",
+                   help="split the host's CPU cores into N XLA devices for the population "
+                        "(default auto: one per core, or $DRIFTLAB_CPU_DEVICES; off: one device)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -201,6 +204,10 @@ def write_resumed_config(run_dir: Path, saved: dict[str, Any], config) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from discovery.sharding import split_cpu_into_devices
+
+    # Before any JAX backend starts: one CPU device per core (population split over them).
+    split_cpu_into_devices(args.cpu_devices)
     if args.distributed:  # first: nothing may touch a JAX backend before this
         from discovery.distributed import initialize_distributed
 

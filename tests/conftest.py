@@ -11,6 +11,9 @@ import jax
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = os.environ.get("DRIFTLAB_JAX_CACHE", "").strip() or str(ROOT / ".jax_cache")
+# One CPU device in tests (and their subprocesses) unless a test asks for more, so
+# results never depend on which test first started JAX's backend.
+os.environ.setdefault("DRIFTLAB_CPU_DEVICES", "1")
 
 if CACHE_DIR.lower() not in ("off", "0", "false", "no", "none", "disable", "disabled"):
     os.environ["DRIFTLAB_JAX_CACHE"] = CACHE_DIR

@@ -202,3 +202,25 @@ def test_first_es_gradient_is_driven_by_different_drifts():
         norms[init_mean] = float(jnp.linalg.norm(fit @ noise)) / fit.shape[0]
     assert norms["random"] > 0.1, norms
     assert norms["zeros"] < 1e-5, norms
+
+
+def test_cpu_devices_setting(monkeypatch):
+    """auto = one device per core, off/1 = leave XLA alone, a bad value is one line;
+    never once a backend runs or when XLA_FLAGS already sets the count."""
+    from discovery import sharding
+
+    monkeypatch.setattr("jax._src.xla_bridge.backends_are_initialized", lambda: False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_foo=1")
+    assert sharding.split_cpu_into_devices("auto") == 2
+    import os
+
+    assert os.environ["XLA_FLAGS"] == "--xla_foo=1 --xla_force_host_platform_device_count=2"
+    assert sharding.split_cpu_into_devices("4") is None  # already set: untouched
+    monkeypatch.setenv("XLA_FLAGS", "")
+    assert sharding.split_cpu_into_devices("off") is None
+    assert sharding.split_cpu_into_devices("1") is None and os.environ["XLA_FLAGS"] == ""
+    with pytest.raises(DiscoveryError, match="auto, off or a whole number"):
+        sharding.split_cpu_into_devices("many")
+    monkeypatch.setattr("jax._src.xla_bridge.backends_are_initialized", lambda: True)
+    assert sharding.split_cpu_into_devices("auto") is None
