@@ -251,6 +251,13 @@ def run(args: argparse.Namespace) -> int:
     outcome = run_discovery(config, run_dir, resume=bool(args.resume),
                             progress=not args.no_progress, discovery=discovery)
     if main:
+        from analysis.curves import plot_discovery_progress
+        from driftlab.rundir import read_jsonl
+
+        records = read_jsonl(run_dir / "metrics.jsonl")
+        if records:
+            plot_discovery_progress(records, run_dir / "progress.png",
+                                    f"{config.strategy} on {', '.join(config.envs)}")
         last = outcome.history[-1] if outcome.history else {}
         print(f"\n{outcome.generations} generations of {config.strategy} (population "
               f"{config.population}) on {', '.join(config.envs)}")

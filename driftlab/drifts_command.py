@@ -140,6 +140,10 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
         "discovery": discovery,
     }
     write_yaml(folder / "provenance.yaml", provenance)
+    from analysis.curves import plot_discovery_progress
+
+    plot_discovery_progress(records, folder / "progress.png",
+                            f"{name}: {discovery.get('strategy')} on {', '.join(meta_envs)}")
     atomic_write_text(folder / "metrics.jsonl",
                       "".join(__import__("json").dumps(r) + "\n" for r in records))
     return folder

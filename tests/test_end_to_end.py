@@ -15,7 +15,7 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     root = tmp_path / "qs"
     assert cli_main(["quickstart", "--tiny", "--out", str(root)]) == 0
     out = capsys.readouterr().out
-    for artefact in ["discover/drift.json", "discover/drift.params.msgpack",
+    for artefact in ["discover/drift.json", "discover/drift.params.msgpack", "discover/progress.png",
                      "discover/metrics.jsonl", "inspect/heatmaps.png", "inspect/slices.png",
                      "inspect/panel.png", "inspect/conditions.json", "distill/drift.json",
                      "distill/formulas.md", "compare/comparison.json", "compare/comparison.md"]:

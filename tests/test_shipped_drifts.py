@@ -112,6 +112,7 @@ def test_ship_a_discovery_run(tmp_path):
     np.testing.assert_array_equal(pa["w_in"], pb["w_in"])
     train = yaml.safe_load((folder / "train.yaml").read_text())
     assert train["total_timesteps"] == 1024 and "drift" not in train
+    assert (folder / "progress.png").stat().st_size > 0 and (run / "progress.png").is_file()
 
 
 @pytest.mark.parametrize("argv, message", [
