@@ -6,7 +6,8 @@
 2. Fit parametric families by least squares on D and, weighted, on dD/dr:
    PPO clip (eps); DPO with free alpha, beta and (r-1) or log r on each
    advantage sign (4 variants); PPO's clip plus one or two correction terms
-   inside its relu (the form of a PPO-initialised LPO drift); a sparse
+   inside its relu (the form of a PPO-initialised LPO drift); a one-sided drift
+   (r - 1)_+ (c0 + c1 A + c2 A (r - 1)); a sparse
    polynomial in (r-1, log r, A) whose
    terms all vanish to second order at r = 1; a rational variant of it.
 3. Run a symbolic regression (gplearn) over r-1, log r, A (and progress) with
@@ -333,6 +334,17 @@ def fit_ppo_corrected(data: Sample, grad_weight: float = 0.3, max_terms: int = 2
     return [cand for _, cand in sorted(best.values(), key=lambda x: x[0])]
 
 
+def one_sided_template() -> tuple[sympy.Expr, list[str]]:
+    """relu((r-1)_+ (c0 + c1 A + c2 A (r-1)) - 1e-4): a drift only on raising an
+    action's probability (r > 1), linear in r - 1 with an advantage-dependent
+    slope plus a quadratic term; zero for r <= 1 (no penalty on lowering one).
+    The shape PPO-initialised LPO drifts took on CartPole (drifts/lpo-cartpole);
+    like LPO's, it is exactly zero within the 1e-4 dead zone around r = 1."""
+    c0, c1, c2 = (sympy.Symbol(n, real=True) for n in ("c0", "c1", "c2"))
+    expr = relu(relu(r - 1) * (c0 + c1 * A + c2 * A * (r - 1)) - sympy.Rational(1, 10000))
+    return expr, ["c0", "c1", "c2"]
+
+
 def _feature(term: sympy.Expr, data: Sample) -> np.ndarray:
     value, grad = _evaluator(term, [])(jnp.zeros((0,)), *(jnp.asarray(x, jnp.float32)
                                                           for x in (data.r, data.A, data.p)))
@@ -352,6 +364,10 @@ def fit_families(data: Sample, grad_weight: float = 0.3) -> list[Candidate]:
             [[2.0, 0.6], [0.5, 0.5], [5.0, 2.0], [1.0, 0.2]], data, ([1e-2, 1e-2], [50, 50]),
             grad_weight))
     candidates.extend(fit_ppo_corrected(data, grad_weight))
+    expr, names = one_sided_template()
+    candidates.append(fit_template("one-sided", expr, names,
+                                   [[0.5, 0.1, 1.0], [0.1, 0.5, 0.5], [1.0, 0.0, 0.0]],
+                                   data, None, grad_weight))
     candidates.append(fit_polynomial(data, grad_weight))
     candidates.append(fit_rational(data, grad_weight))
     return candidates

@@ -146,3 +146,23 @@ def test_ppo_corrected_family_recovers_a_ppo_init_style_drift():
     assert sorted(round(v, 2) for k, v in two.constants.items() if k != "eps") == [0.2, 0.3]
     result = distill(source, symbolic=False)
     assert result.best.family == "ppo+2 terms", result.table()
+
+
+def test_one_sided_family_recovers_its_constants():
+    """relu((r-1)_+ (c0 + c1 A + c2 A (r-1)) - 1e-4): the shape of the shipped
+    lpo-cartpole drift; least squares recovers the three constants."""
+    from analysis.distill import fit_template, one_sided_template
+
+    def target(params, ratio, log_ratio, adv, progress):
+        up = jnp.maximum(ratio - 1.0, 0.0)
+        return jnp.maximum(up * (0.4 - 0.05 * adv + 2.4 * adv * (ratio - 1.0)) - 1e-4, 0.0)
+
+    source = DriftSource("one-sided", Drift("one-sided", target, {}), {})
+    train, heldout = sample_drift(source, points=41, r_range=(0.7, 1.4), a_range=(-2.5, 2.5))
+    expr, names = one_sided_template()
+    fitted = score_candidate(fit_template("one-sided", expr, names, [[0.5, 0.1, 1.0]], train),
+                             heldout)
+    assert fitted.r2 > 0.999 and fitted.conditions.passed
+    assert fitted.constants["c0"] == pytest.approx(0.4, abs=0.01)
+    assert fitted.constants["c1"] == pytest.approx(-0.05, abs=0.01)
+    assert fitted.constants["c2"] == pytest.approx(2.4, rel=0.02)
