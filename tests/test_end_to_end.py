@@ -33,10 +33,15 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     for row in rows:
         assert math.isfinite(row["mean"]) and math.isfinite(row["iqm"]), row
     assert "quickstart finished" in out and str(root) in out and "shipped lpo-cartpole" in out
+    # the shipped drift on its own meta-training env and settings, beside PPO and DPO
+    home = json.loads((root / "compare-shipped" / "comparison.json").read_text())["final"]
+    assert {row["env"] for row in home} == {"gymnax/CartPole-v1"}
+    assert sorted(row["label"] for row in home) == [
+        "distilled (shipped lpo-cartpole-formula)", "dpo", "lpo (shipped lpo-cartpole)", "ppo"]
     # A second run into the same directory is refused; --resume finds everything done.
     assert cli_main(["quickstart", "--tiny", "--out", str(root)]) == 2
     assert cli_main(["quickstart", "--resume", str(root)]) == 0
-    assert capsys.readouterr().out.count("already done") == 9
+    assert capsys.readouterr().out.count("already done") == 13
 
 
 @pytest.mark.slow
