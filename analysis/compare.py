@@ -97,15 +97,15 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
         if not path.is_dir() or not metrics_path.is_file():
             raise AnalysisError(f"{path} is not a train run directory (no metrics.jsonl); "
                                 "pass directories written by `driftlab train`")
-        if not (path / "summary.json").is_file():
-            raise AnalysisError(f"{path} is an incomplete train run (no summary.json: it was "
-                                "killed or is still running); rerun it or leave it out")
-        summary = _read_json(path / "summary.json")
         config = _read_config(path / "config.yaml")
         command = config.get("command")
         if command is not None and command != "train":
             raise AnalysisError(f"{path} is a `driftlab {command}` run directory, not a train run; "
                                 "pass directories written by `driftlab train`")
+        if not (path / "summary.json").is_file():
+            raise AnalysisError(f"{path} is an incomplete train run (no summary.json: it was "
+                                "killed or is still running); rerun it or leave it out")
+        summary = _read_json(path / "summary.json")
         env = str(summary.get("env") or config.get("env") or "unknown-env")
         algo = str(summary.get("algo") or config.get("algo") or path.name)
         label = algo

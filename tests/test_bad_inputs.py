@@ -515,7 +515,7 @@ CASES += [
     case("ship-no-name", [*SHIP, "{ws}/ship/good"], "--ship needs --name"),
     case("ship-bad-name", [*SHIP, "{ws}/ship/good", "--name", "Bad Name"], "--ship needs --name"),
     case("ship-train-run", [*SHIP, "{ws}/compare/good", "--name", "x"],
-         "is not a discovery run directory"),
+         "is not a discovery or distill run directory"),
     case("ship-wrong-shape", [*SHIP, "{ws}/ship/wrong_shape", "--name", "x"],
          "has shape (8, 64)"),
     case("ship-list-metrics", [*SHIP, "{ws}/ship/list_metrics", "--name", "x"],

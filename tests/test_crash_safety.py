@@ -64,7 +64,8 @@ def test_discover_killed_at_random_moments_resumes_byte_identical(tmp_path):
             assert proc.returncode == 0, proc.stderr.read()[-2000:]
             break
     else:
-        done = subprocess.run(resume, capture_output=True, text=True, timeout=600)
+        command = resume if (killed / "config.yaml").is_file() else fresh
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
     assert kills >= 2
     _assert_clean(killed)
