@@ -353,13 +353,17 @@ def test_brax_mode_settings_are_checked():
 # ---- the Brax mode learns on a CPU budget -----------------------------------------
 
 # brax/inverted_pendulum's preset (Brax mode, PPO eps 0.3, reward scale 10, gamma 0.97,
-# entropy 1e-2, lr 3e-4, unrolls of 5) at a CPU size: 64 envs x 80 steps per update
-# (1024 unrolls, 8 minibatches of 128, 4 epochs), critic 2x128 instead of 5x256;
-# 4 seeds x 1e6 steps. Bar set before the first run: mean final return >= 800 (the
-# CPU config's bar for the purejaxrl-style loop, tests/test_learning.py).
+# entropy 1e-2, lr 3e-4, unrolls of 5, 2e6 steps) at a CPU size: 64 envs x 80 steps per
+# update (1024 unrolls, 8 minibatches of 128, 4 epochs), critic 2x128 instead of 5x256;
+# 4 seeds. Bar: mean final return (last 10% of updates) >= 800, set before the first run.
+# History, on the 2-core CPU: the first budget, 1e6 steps, missed the bar -- Brax mode 580
+# (587, 893, 221, 618), today's purejaxrl-style mechanics at the same size 610, and Brax's
+# own ppo.train at the same size 194 (eval return, 1 seed) -- so the budget is now the
+# preset's own 2e6 steps, the bar unchanged. Measured at 2e6: 827 (1000, 995, 472, 842)
+# in 93 s; the purejaxrl-style mechanics (eps 0.2) 728 (609, 707, 818, 780).
 BRAX_CPU = {"num_envs": 64, "num_steps": 80, "num_minibatches": 8, "update_epochs": 4,
             "critic_hidden": [128, 128]}
-BRAX_CPU_TIMESTEPS = 1_000_000
+BRAX_CPU_TIMESTEPS = 2_000_000
 
 
 def train_brax_cpu(overrides: dict, eps: float, seeds: int = 4) -> np.ndarray:
@@ -379,6 +383,7 @@ def train_brax_cpu(overrides: dict, eps: float, seeds: int = 4) -> np.ndarray:
 
 @pytest.mark.slow
 def test_brax_mode_learns_inverted_pendulum_on_cpu():
+    assert train_preset("brax/inverted_pendulum")["total_timesteps"] == BRAX_CPU_TIMESTEPS
     finals = train_brax_cpu({}, eps=0.3)
-    print(f"brax mode, brax/inverted_pendulum, 4 seeds x 1e6 steps: {finals}")
+    print(f"brax mode, brax/inverted_pendulum, 4 seeds x 2e6 steps: {finals}")
     assert finals.mean() >= 800, finals
