@@ -280,6 +280,9 @@ class Discovery:
         spec = dict(self.drift.spec)
         if kind == "distilled":
             spec["constants"] = {**spec.get("constants", {}), **values}
+            for stale in ("latex", "formula", "fit"):  # they print the distilled constants
+                spec.pop(stale, None)
+            spec["refined_from"] = str(self.config.drift_from)
         else:
             accepted = family_options(kind)
             spec.update({name: value for name, value in values.items() if name in accepted})

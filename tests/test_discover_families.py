@@ -145,6 +145,7 @@ def test_distilled_discovery_starts_from_the_formula_and_exports_a_trainable_dri
                  "--out", str(run)]) == 0
     spec = json.loads((run / "drift.json").read_text())
     assert spec["kind"] == "distilled" and spec["expression"] == DPO_FORMULA
+    assert spec["refined_from"] == str(formula.parent) and spec["family"] == "dpo"
     drift, params = load_drift(run)
     constants = records(run)[-1]["constants"]
     for name in ("alpha", "beta"):  # the evolved constants, in the spec and the params
