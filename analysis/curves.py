@@ -45,12 +45,7 @@ def plot_learning_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 @contextlib.contextmanager
@@ -103,6 +98,11 @@ def plot_discovery_progress(records: list[dict], path: str | Path, title: str) -
         ax.set_title(f"{env} (mean +- std over fresh seeds)", fontsize=9)
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Lay out, write the PNG (making its folder) and free the figure."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
