@@ -155,9 +155,9 @@ def run(args: argparse.Namespace) -> int:
         _clear(root / "compare-shipped")
         call("compare", *shipped_runs, "--out", root / "compare-shipped")
     minutes = (time.time() - started) / 60
-    print(f"\nReading the tables: `lpo ({discover.name})` is this quickstart's own drift, a "
-          "few generations of a tiny ES started from PPO (PPO-init), so expect it close to "
-          "PPO. "
+    print(f"\nReading the tables: `lpo ({discover.name})` is this quickstart's own drift: a "
+          "few generations of a tiny ES on CartPole, started from PPO (PPO-init). It shows "
+          "the loop, it is not a result: on a held-out env it can do much worse than PPO. "
           + (f"`shipped {shipped[0]}` is the drift driftlab ships (a 1.3-hour CPU discovery, "
              f"drifts/{shipped[0]}/provenance.yaml) and `shipped {shipped[-1]}` its distilled "
              "closed form: the second table is their meta-training env and settings, where "
