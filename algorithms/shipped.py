@@ -12,8 +12,9 @@ a shipped drift's name works too.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from algorithms.storage import data_folder
 
 _SOURCE_TREE = Path(__file__).resolve().parent.parent / "drifts"
 
@@ -21,15 +22,7 @@ _SOURCE_TREE = Path(__file__).resolve().parent.parent / "drifts"
 def shipped_root() -> Path | None:
     """The folder of shipped drifts: the source tree's `drifts/`, else the
     installed package data; None when neither exists."""
-    if _SOURCE_TREE.is_dir():
-        return _SOURCE_TREE
-    # A data-only (namespace) package: its folder is its search location.
-    spec = importlib.util.find_spec("driftlab_drifts")
-    if spec is not None and spec.submodule_search_locations:
-        root = Path(list(spec.submodule_search_locations)[0])
-        if root.is_dir():
-            return root
-    return None
+    return data_folder(_SOURCE_TREE, "driftlab_drifts")
 
 
 def list_shipped() -> list[str]:

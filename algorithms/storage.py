@@ -31,6 +31,22 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def data_folder(source: Path, package: str) -> Path | None:
+    """A data folder shipped with driftlab: `source` in a source checkout, else the
+    installed data-only (namespace) package `package` (pyproject.toml's
+    package-dir mapping), whose folder is its search location; None if neither."""
+    if source.is_dir():
+        return source
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is not None and spec.submodule_search_locations:
+        folder = Path(list(spec.submodule_search_locations)[0])
+        if folder.is_dir():
+            return folder
+    return None
+
+
 def remove_interrupted_writes(folder: str | Path) -> list[Path]:
     """Delete the temporary files of atomic writes that a kill interrupted
     (`.<name>.<random>.tmp` beside their target; never read by anything) in

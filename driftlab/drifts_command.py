@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -145,7 +146,7 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
     plot_discovery_progress(records, folder / "progress.png",
                             f"{name}: {discovery.get('strategy')} on {', '.join(meta_envs)}")
     atomic_write_text(folder / "metrics.jsonl",
-                      "".join(__import__("json").dumps(r) + "\n" for r in records))
+                      "".join(json.dumps(r) + "\n" for r in records))
     return folder
 
 

@@ -8,21 +8,15 @@ from typing import Any
 
 import yaml
 
+from algorithms.storage import data_folder
 from driftlab.errors import DriftlabError
 
 
 def _config_dir() -> Path:
     """configs/ of the source tree, else the installed package data `driftlab_configs`."""
     source = Path(__file__).resolve().parent.parent / "configs"
-    if source.is_dir():
-        return source
-    import importlib.util
-
-    # A data-only (namespace) package: its folder is its search location.
-    spec = importlib.util.find_spec("driftlab_configs")
-    if spec is not None and spec.submodule_search_locations:
-        return Path(list(spec.submodule_search_locations)[0])
-    return source  # missing either way: every preset lookup says so
+    # missing either way: every preset lookup then says so
+    return data_folder(source, "driftlab_configs") or source
 
 
 CONFIG_DIR = _config_dir()

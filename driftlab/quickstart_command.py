@@ -116,36 +116,32 @@ def run(args: argparse.Namespace) -> int:
             for algo in ALGOS]
     jobs += [(algo, f"train-shipped-{name}", ["--drift", name])
              for algo, name in SHIPPED if name in list_shipped()]
-    runs = []
-    for algo, folder, drift in jobs:
-        out = root / folder
-        runs.append(out)
-        if _done(out, "summary.json"):
-            print(f"already done: {out}")
-            continue
-        _clear(out)
-        call("train", "--algo", algo, "--env", args.env, "--seeds", seeds,
-             "--timesteps", int(timesteps), "--out", out, *drift)
+    def train_all(jobs: list[tuple[str, str, list]], *common: object) -> list[Path]:
+        """`driftlab train` for each (algo, folder, extra args) not already done."""
+        outs = []
+        for algo, folder, extra in jobs:
+            out = root / folder
+            outs.append(out)
+            if _done(out, "summary.json"):
+                print(f"already done: {out}")
+                continue
+            _clear(out)
+            call("train", "--algo", algo, *common, "--out", out, *extra)
+        return outs
+
+    runs = train_all(jobs, "--env", args.env, "--seeds", seeds, "--timesteps", int(timesteps))
 
     shipped = [name for _, name in SHIPPED if name in list_shipped()]
     shipped_runs: list[Path] = []
     if shipped:
         # The shipped drift where it was meta-trained: its env and train.yaml settings.
         home = _shipped_home(shipped[0])
-        _stage(f"5/6 the shipped drift on its meta-training env {home['env']} (16 seeds)")
+        _stage(f"5/{total} the shipped drift on its meta-training env {home['env']} (16 seeds)")
         home_seeds, home_steps = (2, 4096) if args.tiny else (16, home["timesteps"])
-        for algo, folder, drift in [("ppo", "home-ppo", []), ("dpo", "home-dpo", []),
-                                    *[(a, f"home-shipped-{n}", ["--drift", n])
-                                      for a, n in SHIPPED if n in shipped]]:
-            out = root / folder
-            shipped_runs.append(out)
-            if _done(out, "summary.json"):
-                print(f"already done: {out}")
-                continue
-            _clear(out)
-            call("train", "--algo", algo, "--env", home["env"], "--seeds", home_seeds,
-                 "--timesteps", home_steps, "--config", home["train_yaml"], "--out", out,
-                 *drift)
+        home_jobs = [("ppo", "home-ppo", []), ("dpo", "home-dpo", []),
+                     *[(a, f"home-shipped-{n}", ["--drift", n]) for a, n in SHIPPED if n in shipped]]
+        shipped_runs = train_all(home_jobs, "--env", home["env"], "--seeds", home_seeds,
+                                 "--timesteps", home_steps, "--config", home["train_yaml"])
 
     _stage(f"{total}/{total} compare")
     compare = root / "compare"
