@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
-from algorithms.drifts import Drift, make_drift
-from algorithms.shipped import list_shipped, shipped_dir
-from algorithms.storage import atomic_write_bytes
+from driftlab.algorithms.drifts import Drift, make_drift
+from driftlab.algorithms.shipped import list_shipped, shipped_dir
+from driftlab.algorithms.storage import atomic_write_bytes
 
 # Keys of a drift JSON that are metadata, not options of the drift family.
 _META_KEYS = {"params_file", "params", "source", "note", "fitness", "generation", "name"}

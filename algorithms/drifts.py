@@ -110,7 +110,7 @@ def make_lpo_drift_fn(temporal: bool, ppo_init: bool) -> DriftFn:
 # ---- registry -----------------------------------------------------------------
 
 def _ppo(eps: float = 0.2) -> Drift:
-    from algorithms.config import ConfigError
+    from driftlab.algorithms.config import ConfigError
 
     if not 0.0 < float(eps) < 1.0:
         raise ConfigError(f"PPO's clip eps must be in (0, 1), got {eps}; e.g. --set drift.eps=0.2")
@@ -118,7 +118,7 @@ def _ppo(eps: float = 0.2) -> Drift:
 
 
 def _dpo(alpha: float = 2.0, beta: float = 0.6) -> Drift:
-    from algorithms.config import ConfigError
+    from driftlab.algorithms.config import ConfigError
 
     for name, value in (("alpha", alpha), ("beta", beta)):
         # DPO divides by both (tanh(x / alpha)): zero or negative gives NaN losses.
@@ -161,7 +161,7 @@ def make_drift(kind: str, **options: Any) -> Drift:
     type differs from the option's default (a number, a whole number, true or
     false) is a ConfigError naming the option, the value and the type.
     Numeric constants must be finite."""
-    from algorithms.config import ConfigError, coerce
+    from driftlab.algorithms.config import ConfigError, coerce
 
     options.pop("features", None)  # derived from `temporal`; present in exported specs
     if kind == "ta-lpo":

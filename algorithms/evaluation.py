@@ -15,8 +15,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from algorithms.trainer import Trainer, TrainResult
-from envs import ClipAction, NormalizeObservation, Vectorized
+from driftlab.algorithms.trainer import Trainer, TrainResult
+from driftlab.envs import ClipAction, NormalizeObservation, Vectorized
 
 
 def evaluate_policy(trainer: Trainer, result: TrainResult, key: jax.Array,

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import sympy
 
-from algorithms.drifts import Drift, register_drift
+from driftlab.algorithms.drifts import Drift, register_drift
 
 VARIABLES = ("r", "log_r", "A", "p")
 _FUNCTIONS = {"relu": lambda x: sympy.Max(x, 0), "square": lambda x: x ** 2}

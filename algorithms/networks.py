@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.spaces import Box, Discrete, Space
+from driftlab.envs.spaces import Box, Discrete, Space
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "swish": nn.swish, "elu": nn.elu}
 LOG_2PI = float(np.log(2 * np.pi))

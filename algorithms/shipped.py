@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from algorithms.storage import data_folder
+from driftlab.algorithms.storage import data_folder
 
 _SOURCE_TREE = Path(__file__).resolve().parent.parent / "drifts"
 

@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from algorithms.config import Hyperparams, TrainConfig
-from algorithms.drifts import Drift
-from algorithms.networks import make_critic, make_policy
-from envs import (
+from driftlab.algorithms.config import Hyperparams, TrainConfig
+from driftlab.algorithms.drifts import Drift
+from driftlab.algorithms.networks import make_critic, make_policy
+from driftlab.envs import (
     ClipAction,
     Environment,
     NormalizeObservation,
@@ -39,7 +39,7 @@ from envs import (
     ScaleReward,
     Vectorized,
 )
-from envs.wrappers import NormalizeObservationState, RunningMeanStd
+from driftlab.envs.wrappers import NormalizeObservationState, RunningMeanStd
 
 
 @struct.dataclass

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from analysis.curves import final_returns
-from analysis.surfaces import AnalysisError
+from driftlab.analysis.curves import final_returns
+from driftlab.analysis.surfaces import AnalysisError
 
 
 def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -137,7 +137,7 @@ def _drift_name(path: Path) -> str:
     """Name a learned drift by its run directory (`--drift RUN_DIR` or
     `RUN_DIR/drift.json`), by the file stem for other drift files, and as
     `shipped NAME` for a drift shipped with driftlab."""
-    from algorithms.shipped import shipped_dir
+    from driftlab.algorithms.shipped import shipped_dir
 
     if not path.exists() and shipped_dir(str(path)) is not None:
         return f"shipped {path}"
@@ -294,7 +294,7 @@ def plot_curves(groups: list[RunGroup], out: Path, seed: int = 0) -> list[Path]:
 
     import matplotlib.pyplot as plt
 
-    from algorithms.storage import atomic_write_bytes
+    from driftlab.algorithms.storage import atomic_write_bytes
 
     paths = []
     for env in sorted({g.env for g in groups}):

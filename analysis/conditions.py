@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from analysis.surfaces import AnalysisError, DriftSource, drift_and_grad
+from driftlab.analysis.surfaces import AnalysisError, DriftSource, drift_and_grad
 
 CONDITIONS = ("non-negative", "zero at r=1", "zero slope at r=1")
 DESCRIPTIONS = {

@@ -19,7 +19,7 @@
 
 Every family is written once, as a sympy template with named constants; the
 JAX function used for fitting is compiled from that same template
-(`algorithms.formula_drift`), so the exported formula is exactly what was fitted.
+(`driftlab.algorithms.formula_drift`), so the exported formula is exactly what was fitted.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ import numpy as np
 import sympy
 from scipy.optimize import least_squares
 
-from algorithms.formula_drift import _compile, make_formula_drift
-from algorithms.storage import atomic_write_bytes
-from analysis.conditions import ConditionReport, check_conditions
-from analysis.surfaces import AnalysisError, DriftSource, drift_and_grad
+from driftlab.algorithms.formula_drift import _compile, make_formula_drift
+from driftlab.algorithms.storage import atomic_write_bytes
+from driftlab.analysis.conditions import ConditionReport, check_conditions
+from driftlab.analysis.surfaces import AnalysisError, DriftSource, drift_and_grad
 
 r, log_r, A, p = (sympy.Symbol(n, real=True) for n in ("r", "log_r", "A", "p"))
 

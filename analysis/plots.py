@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 
-from algorithms.storage import atomic_write_bytes  # noqa: E402
-from analysis.surfaces import Surface  # noqa: E402
+from driftlab.algorithms.storage import atomic_write_bytes  # noqa: E402
+from driftlab.analysis.surfaces import Surface  # noqa: E402
 
 DPI = 100
 PANEL_W, PANEL_H = 4.6, 3.8  # inches per panel

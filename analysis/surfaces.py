@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from algorithms import Drift, make_drift
-from algorithms.drift_io import DriftFileError, load_drift
-from algorithms.drifts import DRIFTS
-from algorithms.shipped import list_shipped, shipped_dir
+from driftlab.algorithms import Drift, make_drift
+from driftlab.algorithms.drift_io import DriftFileError, load_drift
+from driftlab.algorithms.drifts import DRIFTS
+from driftlab.algorithms.shipped import list_shipped, shipped_dir
 
 
 class AnalysisError(ValueError):
@@ -45,7 +45,7 @@ def _uses_progress(drift: Drift) -> bool:
     expression = drift.spec.get("expression")
     if not isinstance(expression, str):
         return False
-    from algorithms.formula_drift import parse_expression
+    from driftlab.algorithms.formula_drift import parse_expression
 
     expr = parse_expression(expression, drift.spec.get("constants"))
     return any(s.name == "p" for s in expr.free_symbols)
@@ -205,7 +205,7 @@ def save_surface(surface: Surface, path: str | Path) -> Path:
     """Write the surface as compressed numpy arrays (.npz)."""
     import io
 
-    from algorithms.storage import atomic_write_bytes
+    from driftlab.algorithms.storage import atomic_write_bytes
 
     buffer = io.BytesIO()
     np.savez_compressed(buffer, ratio=surface.grid.ratio, advantage=surface.grid.advantage,

@@ -24,10 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, this file's folder comes first on sys.path and its name would
-# shadow the `discovery` package: look the package up from the project root.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(ROOT))
 CASES = {
     "cartpole-tiny": {"preset": "cartpole-tiny", "overrides": {}},
     "breakout-short": {"preset": "minatar-breakout", "overrides": {
@@ -40,8 +36,8 @@ def measure(case: str, populations: list[int], repeats: int) -> list[dict]:
     """Inside a child process: one row per population size."""
     import jax
 
-    from discovery.loop import Discovery
     from driftlab.discover_command import build_config
+    from driftlab.discovery.loop import Discovery
     from driftlab.presets import deep_merge
 
     spec = CASES[case]

@@ -27,8 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(ROOT))
 
 FULL_INNER_STEPS = 10_000_000
 
@@ -52,8 +50,8 @@ def discovery_generation(inner_steps: int, population: int) -> dict:
     """Compile time and the time of one (second) generation of minatar-breakout."""
     import jax
 
-    from discovery.loop import Discovery
     from driftlab.discover_command import build_config
+    from driftlab.discovery.loop import Discovery
 
     config = build_config("minatar-breakout", None, {
         "population": population, "heldout_envs": [],

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from driftlab.algorithms.shipped import shipped_dir
+from driftlab.cli import run_stage
 
-from algorithms.shipped import shipped_dir  # noqa: E402
-from driftlab.cli import run_stage  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # Held-out budgets (env steps per seed) with each env's own preset.
 HELDOUT_PRESET_BUDGET = {"gymnax/Acrobot-v1": 100_000, "gymnax/Breakout-MinAtar": 500_000,

@@ -55,8 +55,7 @@ def measure(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
 
     import jax
 
-    sys.path.insert(0, str(ROOT))
-    import envs
+    from driftlab import envs
     from driftlab.training import build, resolve_settings
 
     settings = resolve_settings(env_id, overrides=CASES[env_id]["settings"], timesteps=timesteps)
@@ -105,7 +104,7 @@ def trainer_fn(env, config, drift, drift_params):
     """jit(vmap(train)) over seed keys, returning the per-update returns."""
     import jax
 
-    from algorithms import Trainer
+    from driftlab.algorithms import Trainer
 
     trainer = Trainer(env, config, drift)
     return jax.jit(jax.vmap(lambda key: trainer.train(key, drift_params).metrics["episode_return"]))

@@ -19,8 +19,8 @@ from typing import Any
 
 from flax import serialization
 
-from algorithms.storage import atomic_write_bytes
-from discovery.config import DiscoveryError
+from driftlab.algorithms.storage import atomic_write_bytes
+from driftlab.discovery.config import DiscoveryError
 
 MAGIC = b"DLCK1"
 _NAME = re.compile(r"gen_(\d+)\.ckpt$")

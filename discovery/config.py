@@ -16,8 +16,8 @@ from typing import Any
 
 import jax
 
-from algorithms import ConfigError, TrainConfig
-from algorithms.config import coerce, field_types
+from driftlab.algorithms import ConfigError, TrainConfig
+from driftlab.algorithms.config import coerce, field_types
 
 FITNESS_SHAPING = ("centered_rank", "z_score", "none")
 PADDING = ("pad", "refuse")
@@ -44,7 +44,7 @@ def family_options(kind: str) -> list[str]:
     """The option names of drift family `kind` in a `drift:` block (empty if unknown)."""
     import inspect
 
-    from algorithms.drifts import DRIFTS
+    from driftlab.algorithms.drifts import DRIFTS
 
     if kind == "lpo":
         return list(LPO_OPTIONS)
@@ -64,7 +64,7 @@ def _takes(kind: str) -> str:
 
 def check_kind(kind: str) -> None:
     """DiscoveryError unless `kind` is a registered drift family with parameters."""
-    from algorithms.drifts import DRIFTS
+    from driftlab.algorithms.drifts import DRIFTS
 
     evolvable = sorted(k for k in DRIFTS if k != "none")
     if kind == "none":
@@ -211,7 +211,7 @@ class DiscoveryConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> DiscoveryConfig:
         """Build from a (preset + overrides) dict; unknown keys are errors and every
-        value passes the typed step of its field's annotation (`algorithms.config.coerce`).
+        value passes the typed step of its field's annotation (`driftlab.algorithms.config.coerce`).
         `drift: {temporal, ppo_init, hidden}` may be nested."""
         if not isinstance(values, Mapping):
             raise DiscoveryError(f"discovery settings must be a mapping such as "
@@ -248,7 +248,7 @@ class DiscoveryConfig:
 
     def validate_drift(self) -> None:
         """The `drift:` block: a registered family with parameters, only its options."""
-        from algorithms.drifts import make_drift
+        from driftlab.algorithms.drifts import make_drift
 
         kind = self.drift_kind
         check_kind(kind)
@@ -284,7 +284,7 @@ class DiscoveryConfig:
 
     def validate(self) -> None:
         """Raise DiscoveryError (one line, naming the fix) for unusable settings."""
-        from discovery.strategy import check_strategy_name
+        from driftlab.discovery.strategy import check_strategy_name
 
         if not self.envs:
             raise DiscoveryError("the env list is empty; give at least one meta-training env, "

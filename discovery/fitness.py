@@ -10,8 +10,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from algorithms import Trainer, TrainResult
-from algorithms.evaluation import evaluate_policy
+from driftlab.algorithms import Trainer, TrainResult
+from driftlab.algorithms.evaluation import evaluate_policy
 
 # Folded into a run's key for its final evaluation (fitness="final_eval"): the
 # evaluation episodes are fixed by the run's key, and differ from its training ones.

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from algorithms.storage import to_builtin
-from discovery.config import DiscoveryConfig, DiscoveryError
+from driftlab.algorithms.storage import to_builtin
+from driftlab.discovery.config import DiscoveryConfig, DiscoveryError
 
 
 def _flat_scalars(record: dict[str, Any], prefix: str = "") -> dict[str, float]:

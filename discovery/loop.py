@@ -36,14 +36,14 @@ from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-import envs
-from algorithms import Drift, TrainConfig, Trainer, make_drift
-from algorithms.drift_io import DriftFileError, load_drift, save_drift
-from algorithms.storage import atomic_write_bytes, remove_interrupted_writes
-from discovery import checkpoint, fitness, sharding
-from discovery.config import DiscoveryConfig, DiscoveryError, family_options
-from discovery.loggers import MetricsLogger, truncate_metrics
-from discovery.strategy import SearchSpace, make_strategy, search_space, strategy_sigma
+from driftlab import envs
+from driftlab.algorithms import Drift, TrainConfig, Trainer, make_drift
+from driftlab.algorithms.drift_io import DriftFileError, load_drift, save_drift
+from driftlab.algorithms.storage import atomic_write_bytes, remove_interrupted_writes
+from driftlab.discovery import checkpoint, fitness, sharding
+from driftlab.discovery.config import DiscoveryConfig, DiscoveryError, family_options
+from driftlab.discovery.loggers import MetricsLogger, truncate_metrics
+from driftlab.discovery.strategy import SearchSpace, make_strategy, search_space, strategy_sigma
 
 INIT_STREAM = 0x1417  # the random ES start
 EVAL_STREAM = 0x5EED  # folded into the run key: evaluation seeds never meet training seeds

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from discovery.config import DiscoveryError
+from driftlab.discovery.config import DiscoveryError
 
 AXIS = "pop"
 CPU_DEVICES_FLAG = "--xla_force_host_platform_device_count"

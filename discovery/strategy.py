@@ -42,7 +42,7 @@ from evosax.core.fitness_shaping import (
     standardize_fitness_shaping_fn,
 )
 
-from discovery.config import DiscoveryConfig, DiscoveryError
+from driftlab.discovery.config import DiscoveryConfig, DiscoveryError
 
 SHAPING_FNS = {
     "centered_rank": centered_rank_fitness_shaping_fn,

@@ -21,14 +21,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.compare import (
+    from driftlab.analysis.compare import (
         final_table,
         load_runs,
         normalized_scores,
         plot_curves,
         table_markdown,
     )
-    from analysis.surfaces import AnalysisError
+    from driftlab.analysis.surfaces import AnalysisError
     from driftlab.errors import DriftlabError
     from driftlab.rundir import atomic_write_text, check_output_dir, new_run_dir, write_json, write_yaml
 

@@ -77,7 +77,7 @@ def preset_settings(name: str) -> dict[str, Any]:
 
 
 def _mapping(key: str, value: Any) -> dict[str, Any]:
-    from discovery.config import DiscoveryError
+    from driftlab.discovery.config import DiscoveryError
 
     if value is None:
         return {}
@@ -90,8 +90,8 @@ def _mapping(key: str, value: Any) -> dict[str, Any]:
 def resolve_discovery_settings(raw: dict[str, Any]) -> dict[str, Any]:
     """Discovery settings with `train` filled in: each env's training preset,
     then `inner`, then `inner_per_env[env]` (raw keys `inner*` are consumed)."""
-    from algorithms.config import coerce
-    from discovery.config import DiscoveryError
+    from driftlab.algorithms.config import coerce
+    from driftlab.discovery.config import DiscoveryError
     from driftlab.presets import deep_merge
     from driftlab.training import resolve_settings
 
@@ -113,7 +113,7 @@ def resolve_discovery_settings(raw: dict[str, Any]) -> dict[str, Any]:
 
 def build_config(preset: str | None, config_file: str | None, overrides: dict[str, Any]):
     """A validated DiscoveryConfig from preset + file + overrides."""
-    from discovery.config import DiscoveryConfig
+    from driftlab.discovery.config import DiscoveryConfig
     from driftlab.errors import DriftlabError
     from driftlab.presets import deep_merge, load_yaml
 
@@ -141,7 +141,7 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
 
 
 def resumed_config(run_dir: Path, overrides: dict[str, Any], saved: dict[str, Any] | None = None):
-    from discovery.config import DiscoveryConfig
+    from driftlab.discovery.config import DiscoveryConfig
     from driftlab.errors import DriftlabError
     from driftlab.presets import deep_merge
 
@@ -169,9 +169,9 @@ def preflight(config, run_dir: Path | None = None):
     import importlib.util
     import warnings
 
-    from discovery import checkpoint
-    from discovery.config import DiscoveryError
-    from discovery.loop import Discovery
+    from driftlab.discovery import checkpoint
+    from driftlab.discovery.config import DiscoveryError
+    from driftlab.discovery.loop import Discovery
 
     for flag, module, extra in (("tensorboard", "tensorboardX", "tensorboard"),
                                 ("wandb", "wandb", "wandb")):
@@ -194,7 +194,7 @@ def preflight(config, run_dir: Path | None = None):
 def write_resumed_config(run_dir: Path, saved: dict[str, Any], config) -> bool:
     """Rewrite config.yaml (atomically) only when the resumed settings differ from
     the saved ones; every other key (command, preset) keeps its saved value."""
-    from discovery.config import DiscoveryConfig
+    from driftlab.discovery.config import DiscoveryConfig
     from driftlab.rundir import write_yaml
 
     if DiscoveryConfig.from_dict(saved["discovery"]) == config:
@@ -204,17 +204,17 @@ def write_resumed_config(run_dir: Path, saved: dict[str, Any], config) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from discovery.sharding import split_cpu_into_devices
+    from driftlab.discovery.sharding import split_cpu_into_devices
 
     # Before any JAX backend starts: one CPU device per core (population split over them).
     split_cpu_into_devices(args.cpu_devices)
     if args.distributed:  # first: nothing may touch a JAX backend before this
-        from discovery.distributed import initialize_distributed
+        from driftlab.discovery.distributed import initialize_distributed
 
         initialize_distributed()
     import jax
 
-    from discovery.loop import run_discovery
+    from driftlab.discovery.loop import run_discovery
     from driftlab.errors import DriftlabError
     from driftlab.presets import parse_overrides
     from driftlab.rundir import check_output_dir, new_run_dir, write_yaml
@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     outcome = run_discovery(config, run_dir, resume=bool(args.resume),
                             progress=not args.no_progress, discovery=discovery)
     if main:
-        from analysis.curves import plot_discovery_progress
+        from driftlab.analysis.curves import plot_discovery_progress
         from driftlab.rundir import read_jsonl
 
         records = read_jsonl(run_dir / "metrics.jsonl")

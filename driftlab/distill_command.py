@@ -60,9 +60,9 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis import plots
-    from analysis.distill import distill, write_distillation
-    from analysis.surfaces import AnalysisError, evaluate, load_source, make_grid
+    from driftlab.analysis import plots
+    from driftlab.analysis.distill import distill, write_distillation
+    from driftlab.analysis.surfaces import AnalysisError, evaluate, load_source, make_grid
     from driftlab.errors import DriftlabError
     from driftlab.inspect_command import _safe
     from driftlab.rundir import check_output_dir, new_run_dir, write_yaml

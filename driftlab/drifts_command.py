@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from algorithms.shipped import list_shipped, shipped_dir
+    from driftlab.algorithms.shipped import list_shipped, shipped_dir
     from driftlab.errors import DriftlabError
     from driftlab.presets import load_yaml
 
@@ -76,7 +76,7 @@ def _commit() -> str:
 
 def _destination(dest: Path | None, name: str) -> Path:
     """`dest/name/` (default: the source tree's drifts/), created; one-line error if not."""
-    from algorithms.shipped import _SOURCE_TREE
+    from driftlab.algorithms.shipped import _SOURCE_TREE
     from driftlab.errors import DriftlabError
 
     folder = (dest or _SOURCE_TREE) / name
@@ -91,7 +91,7 @@ def _destination(dest: Path | None, name: str) -> Path:
 def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
          dest: Path | None = None) -> Path:
     """Copy a finished discovery run into `dest/name/` (see module docstring)."""
-    from algorithms.drift_io import load_drift, save_drift
+    from driftlab.algorithms.drift_io import load_drift, save_drift
     from driftlab.errors import DriftlabError
     from driftlab.presets import load_yaml
     from driftlab.rundir import atomic_write_text, read_jsonl, write_yaml
@@ -141,7 +141,7 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
         "discovery": discovery,
     }
     write_yaml(folder / "provenance.yaml", provenance)
-    from analysis.curves import plot_discovery_progress
+    from driftlab.analysis.curves import plot_discovery_progress
 
     plot_discovery_progress(records, folder / "progress.png",
                             f"{name}: {discovery.get('strategy')} on {', '.join(meta_envs)}")
@@ -156,8 +156,8 @@ def ship_formula(run_dir: Path, config: dict[str, Any], name: str, dest: Path | 
     from the shipped drift it was distilled from (when it was one)."""
     import shutil
 
-    from algorithms.drift_io import load_drift, save_drift
-    from algorithms.shipped import shipped_dir
+    from driftlab.algorithms.drift_io import load_drift, save_drift
+    from driftlab.algorithms.shipped import shipped_dir
     from driftlab.presets import load_yaml
     from driftlab.rundir import write_yaml
 

@@ -12,7 +12,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import envs
+    from driftlab import envs
 
     for env_id in envs.list_envs():
         if args.details:

@@ -7,9 +7,9 @@ class DriftlabError(Exception):
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that are the user's input, not a bug: shown as one line."""
-    from algorithms import ConfigError, UnknownDriftError
-    from algorithms.drift_io import DriftFileError
-    from envs import EnvironmentUnavailableError, UnknownEnvironmentError
+    from driftlab.algorithms import ConfigError, UnknownDriftError
+    from driftlab.algorithms.drift_io import DriftFileError
+    from driftlab.envs import EnvironmentUnavailableError, UnknownEnvironmentError
 
     return (DriftlabError, ConfigError, UnknownDriftError, UnknownEnvironmentError,
             DriftFileError, EnvironmentUnavailableError)

@@ -34,9 +34,9 @@ def _safe(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis import plots
-    from analysis.conditions import check_conditions
-    from analysis.surfaces import AnalysisError, evaluate, load_source, make_grid, save_surface
+    from driftlab.analysis import plots
+    from driftlab.analysis.conditions import check_conditions
+    from driftlab.analysis.surfaces import AnalysisError, evaluate, load_source, make_grid, save_surface
     from driftlab.errors import DriftlabError
     from driftlab.rundir import check_output_dir, new_run_dir, write_json, write_yaml
 

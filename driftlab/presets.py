@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from algorithms.storage import data_folder
+from driftlab.algorithms.storage import data_folder
 from driftlab.errors import DriftlabError
 
 

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     _stage(f"4/{total} train PPO, DPO, learned LPO and distilled on held-out {args.env}, "
            "beside the shipped drift and its formula")
-    from algorithms.shipped import list_shipped
+    from driftlab.algorithms.shipped import list_shipped
 
     jobs = [(algo, f"train-{algo}",
              {"lpo": ["--drift", discover], "distilled": ["--drift", distill]}.get(algo, []))
@@ -172,14 +172,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _shipped_installed() -> bool:
-    from algorithms.shipped import list_shipped
+    from driftlab.algorithms.shipped import list_shipped
 
     return SHIPPED[0][1] in list_shipped()
 
 
 def _shipped_home(name: str) -> dict:
     """The meta-training env, budget and train.yaml of a shipped drift."""
-    from algorithms.shipped import shipped_dir
+    from driftlab.algorithms.shipped import shipped_dir
     from driftlab.presets import load_yaml
 
     folder = shipped_dir(name)

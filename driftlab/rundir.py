@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from algorithms.storage import atomic_write_bytes, to_builtin
+from driftlab.algorithms.storage import atomic_write_bytes, to_builtin
 from driftlab.errors import DriftlabError
 
 

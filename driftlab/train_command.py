@@ -50,7 +50,7 @@ def check_arguments(args: argparse.Namespace) -> None:
 def check_settings(algo: str, settings: dict[str, Any], drift_path: str | None) -> None:
     """Every setting through its typed step (TrainConfig, the drift family's options)
     before the run directory exists; `drift` is the only key besides TrainConfig's."""
-    from algorithms import TrainConfig, make_drift
+    from driftlab.algorithms import TrainConfig, make_drift
     from driftlab.errors import DriftlabError
 
     settings = dict(settings)

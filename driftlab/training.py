@@ -16,11 +16,11 @@ import numpy as np
 from flax import serialization
 from tqdm.auto import tqdm
 
-import envs
-from algorithms import Drift, TrainConfig, Trainer, make_drift
-from algorithms.drift_io import load_drift
-from algorithms.storage import atomic_write_bytes
-from analysis.curves import final_returns, plot_learning_curves
+from driftlab import envs
+from driftlab.algorithms import Drift, TrainConfig, Trainer, make_drift
+from driftlab.algorithms.drift_io import load_drift
+from driftlab.algorithms.storage import atomic_write_bytes
+from driftlab.analysis.curves import final_returns, plot_learning_curves
 from driftlab.errors import DriftlabError
 from driftlab.presets import deep_merge, load_yaml, train_preset
 from driftlab.rundir import JsonlWriter, new_run_dir, write_json, write_yaml

@@ -1,10 +1,10 @@
 """One interface over gymnax and Brax environments (see envs/base.py)."""
 
-from envs.base import Environment, Wrapper
-from envs.gymnax_backend import EnvironmentUnavailableError
-from envs.registry import UnknownEnvironmentError, list_envs, make
-from envs.spaces import Box, Discrete
-from envs.wrappers import (
+from driftlab.envs.base import Environment, Wrapper
+from driftlab.envs.gymnax_backend import EnvironmentUnavailableError
+from driftlab.envs.registry import UnknownEnvironmentError, list_envs, make
+from driftlab.envs.spaces import Box, Discrete
+from driftlab.envs.wrappers import (
     ClipAction,
     EpisodeStatistics,
     NormalizeObservation,

@@ -17,7 +17,7 @@ from typing import Any
 
 import jax
 
-from envs.spaces import Space
+from driftlab.envs.spaces import Space
 
 StepResult = tuple[jax.Array, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]
 
@@ -38,7 +38,7 @@ class Environment:
 
     @property
     def is_discrete(self) -> bool:
-        from envs.spaces import Discrete
+        from driftlab.envs.spaces import Discrete
 
         return isinstance(self.action_space, Discrete)
 

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from envs.base import Environment, StepResult
-from envs.spaces import Box, Discrete, Space
+from driftlab.envs.base import Environment, StepResult
+from driftlab.envs.spaces import Box, Discrete, Space
 
 
 @contextlib.contextmanager

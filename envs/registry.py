@@ -10,10 +10,10 @@ import math
 import warnings
 from typing import Any
 
-from envs.base import Environment
-from envs.brax_backend import BRAX_BACKENDS, BRAX_NAMES, ONLY_BACKENDS, BraxEnv
-from envs.gymnax_backend import GYMNAX_IDS, GymnaxEnv
-from envs.wrappers import EpisodeStatistics
+from driftlab.envs.base import Environment
+from driftlab.envs.brax_backend import BRAX_BACKENDS, BRAX_NAMES, ONLY_BACKENDS, BraxEnv
+from driftlab.envs.gymnax_backend import GYMNAX_IDS, GymnaxEnv
+from driftlab.envs.wrappers import EpisodeStatistics
 
 
 class UnknownEnvironmentError(ValueError):

@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from envs.base import Environment, StepResult, Wrapper
-from envs.spaces import Box
+from driftlab.envs.base import Environment, StepResult, Wrapper
+from driftlab.envs.spaces import Box
 
 
 @struct.dataclass

@@ -10,11 +10,11 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from algorithms import Drift, make_drift
-from analysis import plots
-from analysis.compare import bootstrap_ci, iqm, load_runs, normalized_scores
-from analysis.conditions import check_conditions
-from analysis.surfaces import AnalysisError, DriftSource, evaluate, load_source, make_grid
+from driftlab.algorithms import Drift, make_drift
+from driftlab.analysis import plots
+from driftlab.analysis.compare import bootstrap_ci, iqm, load_runs, normalized_scores
+from driftlab.analysis.conditions import check_conditions
+from driftlab.analysis.surfaces import AnalysisError, DriftSource, evaluate, load_source, make_grid
 from driftlab.cli import main
 
 

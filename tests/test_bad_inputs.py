@@ -713,11 +713,11 @@ def _release_immutable(path: Path) -> None:
 
 def _guard_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the entry points of real work raise ReachedWork."""
-    import analysis.distill
-    import discovery.fitness
-    import discovery.loop
+    import driftlab.analysis.distill
     import driftlab.cli
-    from algorithms.trainer import Trainer
+    import driftlab.discovery.fitness
+    import driftlab.discovery.loop
+    from driftlab.algorithms.trainer import Trainer
 
     def stop(what: str):
         def raise_(*args, **kwargs):
@@ -725,10 +725,10 @@ def _guard_work(monkeypatch: pytest.MonkeyPatch) -> None:
         return raise_
 
     monkeypatch.setattr(Trainer, "init", stop("training (Trainer.init)"))
-    monkeypatch.setattr(discovery.loop.Discovery, "generation_step", stop("an ES generation"))
-    monkeypatch.setattr(discovery.fitness, "reference_return", stop("a PPO reference run"))
-    monkeypatch.setattr(analysis.distill, "fit_families", stop("the family fits"))
-    monkeypatch.setattr(analysis.distill, "symbolic_regression", stop("the symbolic search"))
+    monkeypatch.setattr(driftlab.discovery.loop.Discovery, "generation_step", stop("an ES generation"))
+    monkeypatch.setattr(driftlab.discovery.fitness, "reference_return", stop("a PPO reference run"))
+    monkeypatch.setattr(driftlab.analysis.distill, "fit_families", stop("the family fits"))
+    monkeypatch.setattr(driftlab.analysis.distill, "symbolic_regression", stop("the symbolic search"))
     monkeypatch.setattr(driftlab.cli, "run_stage", stop("a chained stage"))
 
 

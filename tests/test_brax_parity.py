@@ -18,9 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from algorithms import TrainConfig, Trainer, make_drift
-from algorithms.trainer import Transition, Unrolls
+from driftlab import envs
+from driftlab.algorithms import TrainConfig, Trainer, make_drift
+from driftlab.algorithms.trainer import Transition, Unrolls
 from driftlab.presets import train_preset
 
 ENV_ID = "brax/ant"  # 27-dim observations, 8-dim actions
@@ -337,7 +337,7 @@ def test_brax_mode_trains_with_finite_metrics():
 
 
 def test_brax_mode_settings_are_checked():
-    from algorithms.config import ConfigError
+    from driftlab.algorithms.config import ConfigError
 
     base = {**train_preset("brax/ant"), "num_envs": 4, "num_steps": 12, "num_minibatches": 2}
     with pytest.raises(ConfigError, match="multiple of unroll_length"):
@@ -368,7 +368,7 @@ BRAX_CPU_TIMESTEPS = 2_000_000
 
 def train_brax_cpu(overrides: dict, eps: float, seeds: int = 4) -> np.ndarray:
     """Final return per seed (mean of the last 10% of updates) of PPO with clip `eps`."""
-    from analysis.curves import final_returns
+    from driftlab.analysis.curves import final_returns
     from driftlab.training import build, resolve_settings
 
     settings = resolve_settings("brax/inverted_pendulum", overrides={**BRAX_CPU, **overrides},

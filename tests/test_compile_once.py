@@ -154,11 +154,11 @@ def test_cli_cache_on_by_default_off_and_moved(tmp_path):
     "import driftlab.training",
     "from driftlab.cli import build_parser; build_parser()\n"
     "from driftlab.training import build, resolve_settings\n"
-    "from algorithms import Trainer\n"
+    "from driftlab.algorithms import Trainer\n"
     "env, config, drift, _ = build('gymnax/Breakout-MinAtar', 'ppo',"
     " resolve_settings('gymnax/Breakout-MinAtar'))\n"
     "Trainer(env, config, drift)\n"
-    "import envs; envs.list_envs()",
+    "from driftlab import envs; envs.list_envs()",
 ])
 def test_gymnax_training_imports_no_brax_mujoco_or_seaborn(code):
     check = code + "\nimport sys\nprint(sorted(m for m in sys.modules" \

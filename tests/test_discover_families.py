@@ -12,11 +12,11 @@ import jax
 import numpy as np
 import pytest
 
-from algorithms.drift_io import load_drift
-from discovery.config import DiscoveryConfig, DiscoveryError
-from discovery.loop import Discovery, export_drifts
+from driftlab.algorithms.drift_io import load_drift
 from driftlab.cli import main
 from driftlab.discover_command import build_config
+from driftlab.discovery.config import DiscoveryConfig, DiscoveryError
+from driftlab.discovery.loop import Discovery, export_drifts
 
 # update_epochs 2: the drift only acts after the first pass (ratio 1 before it).
 TINY = ["--set", "inner.total_timesteps=1024", "--set", "inner.num_envs=4",

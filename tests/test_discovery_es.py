@@ -15,10 +15,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 import pytest
 
-from algorithms import make_drift
-from algorithms.drift_io import save_drift
-from discovery.loop import Discovery
+from driftlab.algorithms import make_drift
+from driftlab.algorithms.drift_io import save_drift
 from driftlab.discover_command import build_config
+from driftlab.discovery.loop import Discovery
 
 ENV = "gymnax/CartPole-v1"
 EVAL_ID = 10_000  # evaluation seeds: their own key stream, never seen in training

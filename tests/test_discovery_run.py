@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from algorithms.drift_io import load_drift
-from discovery.loop import Discovery, run_discovery
+from driftlab.algorithms.drift_io import load_drift
 from driftlab.cli import main
+from driftlab.discovery.loop import Discovery, run_discovery
 
 SCRIPTS = Path(__file__).parent / "discovery_scripts"
 sys.path.insert(0, str(SCRIPTS))

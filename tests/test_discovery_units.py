@@ -8,11 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from discovery import checkpoint, fitness
-from discovery.config import DiscoveryConfig, DiscoveryError
-from discovery.sharding import padded_size
-from discovery.strategy import make_strategy
 from driftlab.cli import main
+from driftlab.discovery import checkpoint, fitness
+from driftlab.discovery.config import DiscoveryConfig, DiscoveryError
+from driftlab.discovery.sharding import padded_size
+from driftlab.discovery.strategy import make_strategy
 
 TRAIN = {"gymnax/CartPole-v1": {"total_timesteps": 1024, "num_envs": 4, "num_steps": 32}}
 
@@ -138,7 +138,7 @@ def test_corrupt_latest_checkpoint_falls_back(tmp_path):
 
 @pytest.mark.parametrize("temporal, ppo_init", [(False, False), (True, True)])
 def test_drift_variant_chosen_in_config(temporal, ppo_init):
-    from discovery.loop import Discovery
+    from driftlab.discovery.loop import Discovery
 
     disc = Discovery(make_config(drift={"temporal": temporal, "ppo_init": ppo_init}))
     assert disc.drift.spec["temporal"] is temporal and disc.drift.spec["ppo_init"] is ppo_init
@@ -162,7 +162,7 @@ def test_first_generation_antithetic_pairs_are_different_drifts(init_mean):
     """With the published all-zero mean, theta and -theta are one drift (no biases,
     tanh odd): every antithetic pair scores the same drift and the first ES
     gradient follows noise. The default random start makes the pairs differ."""
-    from discovery.loop import Discovery
+    from driftlab.discovery.loop import Discovery
 
     disc = Discovery(make_config(population=8, init_mean=init_mean, drift={"ppo_init": True}))
     state = disc.init()
@@ -188,7 +188,7 @@ def test_first_es_gradient_is_driven_by_different_drifts():
     Adam would then blow up into a full, random step)."""
     from jax.flatten_util import ravel_pytree
 
-    from discovery.loop import Discovery
+    from driftlab.discovery.loop import Discovery
 
     norms = {}
     for init_mean in ("random", "zeros"):
@@ -207,7 +207,7 @@ def test_first_es_gradient_is_driven_by_different_drifts():
 def test_cpu_devices_setting(monkeypatch):
     """auto = one device per core, off/1 = leave XLA alone, a bad value is one line;
     never once a backend runs or when XLA_FLAGS already sets the count."""
-    from discovery import sharding
+    from driftlab.discovery import sharding
 
     monkeypatch.setattr("jax._src.xla_bridge.backends_are_initialized", lambda: False)
     monkeypatch.setattr("os.cpu_count", lambda: 2)

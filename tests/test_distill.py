@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import sympy
 
-from algorithms import Drift, make_drift
-from algorithms.drift_io import load_drift
-from analysis.distill import (
+from driftlab.algorithms import Drift, make_drift
+from driftlab.algorithms.drift_io import load_drift
+from driftlab.analysis.distill import (
     candidate_json,
     distill,
     fit_families,
@@ -25,7 +25,7 @@ from analysis.distill import (
     symbolic_regression,
     write_distillation,
 )
-from analysis.surfaces import DriftSource, load_source
+from driftlab.analysis.surfaces import DriftSource, load_source
 from driftlab.cli import main
 
 
@@ -129,7 +129,7 @@ def test_ppo_corrected_family_recovers_a_ppo_init_style_drift():
     """relu(D_ppo(0.2) + 0.3 A (r-1)^2 + 0.2 (r-1) - 1e-4), the form a PPO-initialised
     LPO net takes to second order: the `ppo+2 terms` family recovers eps and both
     coefficients, and wins the ranking over the rational/polynomial fits."""
-    from analysis.distill import fit_ppo_corrected
+    from driftlab.analysis.distill import fit_ppo_corrected
 
     def target(params, ratio, log_ratio, adv, progress):
         clip = jnp.clip(ratio, 0.8, 1.2)
@@ -151,7 +151,7 @@ def test_ppo_corrected_family_recovers_a_ppo_init_style_drift():
 def test_one_sided_family_recovers_its_constants():
     """relu((r-1)_+ (c0 + c1 A + c2 A (r-1)) - 1e-4): the shape of the shipped
     lpo-cartpole drift; least squares recovers the three constants."""
-    from analysis.distill import fit_template, one_sided_template
+    from driftlab.analysis.distill import fit_template, one_sided_template
 
     def target(params, ratio, log_ratio, adv, progress):
         up = jnp.maximum(ratio - 1.0, 0.0)

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from algorithms import make_drift
-from algorithms.drifts import LPO_HIDDEN
+from driftlab.algorithms import make_drift
+from driftlab.algorithms.drifts import LPO_HIDDEN
 
 # Dense grid over ratio (0.05 .. 3) and advantage (-5 .. 5), including r = 1 exactly.
 RATIOS = jnp.concatenate([jnp.linspace(0.05, 3.0, 301), jnp.array([1.0])])

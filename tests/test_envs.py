@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from envs.brax_backend import BRAX_NAMES
-from envs.gymnax_backend import GYMNAX_IDS
+from driftlab import envs
+from driftlab.envs.brax_backend import BRAX_NAMES
+from driftlab.envs.gymnax_backend import GYMNAX_IDS
 
 
 def rollout(env, steps: int, key=None, action_fn=None):

@@ -9,14 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from algorithms import TrainConfig, Trainer, TrainResult, make_drift
-from algorithms.evaluation import evaluate_policy
-from discovery import fitness
-from discovery.config import FITNESS_MODES, DiscoveryConfig, DiscoveryError
-from discovery.loop import Discovery
+from driftlab import envs
+from driftlab.algorithms import TrainConfig, Trainer, TrainResult, make_drift
+from driftlab.algorithms.evaluation import evaluate_policy
 from driftlab.cli import main
-from envs.wrappers import RunningMeanStd
+from driftlab.discovery import fitness
+from driftlab.discovery.config import FITNESS_MODES, DiscoveryConfig, DiscoveryError
+from driftlab.discovery.loop import Discovery
+from driftlab.envs.wrappers import RunningMeanStd
 
 ENV = "gymnax/CartPole-v1"
 TINY = {"total_timesteps": 256, "num_envs": 4, "num_steps": 16}  # 4 updates

@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from analysis.curves import final_returns
+from driftlab import envs
+from driftlab.analysis.curves import final_returns
 from driftlab.presets import CONFIG_DIR, load_yaml
 from driftlab.training import build, resolve_settings
 
@@ -23,7 +23,7 @@ def train_seeds(env_id: str, algo: str, timesteps: int, **overrides) -> np.ndarr
     """Final return per seed, (SEEDS,)."""
     settings = resolve_settings(env_id, overrides=overrides, timesteps=timesteps)
     env, config, drift, params = build(env_id, algo, settings)
-    from algorithms import Trainer
+    from driftlab.algorithms import Trainer
 
     trainer = Trainer(env, config, drift)
     keys = jax.random.split(jax.random.key(0), SEEDS)

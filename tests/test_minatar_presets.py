@@ -10,10 +10,10 @@ import numpy as np
 import optax
 import pytest
 
-import envs
-from algorithms import TrainConfig, Trainer, make_drift
-from discovery.strategy import decay_schedule
+from driftlab import envs
+from driftlab.algorithms import TrainConfig, Trainer, make_drift
 from driftlab.discover_command import build_config
+from driftlab.discovery.strategy import decay_schedule
 from driftlab.presets import train_preset
 
 # configs.py: LR, B1, B2 per game (all_configs["breakout"], ...).
@@ -71,7 +71,7 @@ def test_adam_b2_changes_a_run_and_defaults_are_bitwise_unchanged():
 
 
 def test_bad_adam_beta_is_a_config_error():
-    from algorithms import ConfigError
+    from driftlab.algorithms import ConfigError
 
     with pytest.raises(ConfigError, match="adam_b2 must be in"):
         TrainConfig.from_dict({"adam_b2": 1.0})

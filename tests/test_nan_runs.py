@@ -8,9 +8,9 @@ import json
 import jax.numpy as jnp
 import pytest
 
-from algorithms import make_drift
-from algorithms.drift_io import save_drift
-from algorithms.storage import to_builtin
+from driftlab.algorithms import make_drift
+from driftlab.algorithms.drift_io import save_drift
+from driftlab.algorithms.storage import to_builtin
 from driftlab.cli import main
 
 TINY = ["--env", "gymnax/CartPole-v1", "--timesteps", "2048", "--set", "num_envs=4",

@@ -26,6 +26,11 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_carries_presets_and_shipped_drifts(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
+    # Every import name is driftlab's own: nothing installs as `envs`, `algorithms`, ...
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"driftlab", "driftlab_configs", "driftlab_drifts"}, tops
+    for folder in ("envs", "algorithms", "discovery", "analysis"):
+        assert f"driftlab/{folder}/__init__.py" in names
     for preset in (ROOT / "configs").rglob("*.yaml"):
         assert f"driftlab_configs/{preset.relative_to(ROOT / 'configs').as_posix()}" in names
     for item in (ROOT / "drifts").rglob("*"):
@@ -42,8 +47,8 @@ def test_installed_wheel_finds_presets_from_another_directory(wheel, tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     script = (
-        "import driftlab.presets as p, algorithms.shipped as s\n"
-        "from algorithms.drift_io import load_drift\n"
+        "import driftlab.presets as p, driftlab.algorithms.shipped as s\n"
+        "from driftlab.algorithms.drift_io import load_drift\n"
         "from driftlab.discover_command import list_presets\n"
         f"assert p.__file__.startswith({str(site)!r}), p.__file__\n"
         "assert p.train_preset('gymnax/CartPole-v1')['num_envs'] == 4\n"

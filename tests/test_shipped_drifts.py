@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from algorithms import TrainConfig
-from algorithms.drift_io import DriftFileError, load_drift
-from algorithms.shipped import list_shipped, shipped_dir
-from analysis.surfaces import load_source
+from driftlab.algorithms import TrainConfig
+from driftlab.algorithms.drift_io import DriftFileError, load_drift
+from driftlab.algorithms.shipped import list_shipped, shipped_dir
+from driftlab.analysis.surfaces import load_source
 from driftlab.cli import main
 from driftlab.training import resolve_settings
 
@@ -66,8 +66,8 @@ def test_a_shipped_name_loads_in_inspect_distill_and_discovery():
     source = load_source("lpo-cartpole")  # what inspect and distill use
     assert source.drift.spec == drift.spec
     np.testing.assert_array_equal(source.params["w_in"], params["w_in"])
-    from discovery.config import DiscoveryConfig
-    from discovery.loop import load_initial_drift
+    from driftlab.discovery.config import DiscoveryConfig
+    from driftlab.discovery.loop import load_initial_drift
 
     config = DiscoveryConfig.from_dict({
         "envs": ["gymnax/CartPole-v1"], "init_drift": "lpo-cartpole", "drift": {"ppo_init": True},
@@ -126,6 +126,6 @@ def test_ship_bad_input_is_one_line(argv, message, capsys):
 
 
 def test_shipped_root_is_a_folder():
-    from algorithms.shipped import shipped_root
+    from driftlab.algorithms.shipped import shipped_root
 
     assert isinstance(shipped_root(), Path)

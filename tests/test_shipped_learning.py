@@ -11,11 +11,11 @@ import jax
 import numpy as np
 import pytest
 
-import envs
-from algorithms import TrainConfig, Trainer, make_drift
-from algorithms.drift_io import load_drift
-from algorithms.shipped import shipped_dir
-from analysis.curves import final_returns
+from driftlab import envs
+from driftlab.algorithms import TrainConfig, Trainer, make_drift
+from driftlab.algorithms.drift_io import load_drift
+from driftlab.algorithms.shipped import shipped_dir
+from driftlab.analysis.curves import final_returns
 from driftlab.training import resolve_settings
 
 SEEDS = 64

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import envs
-from algorithms import Hyperparams, TrainConfig, Trainer, make_drift
-from algorithms.trainer import Cuts, Transition
+from driftlab import envs
+from driftlab.algorithms import Hyperparams, TrainConfig, Trainer, make_drift
+from driftlab.algorithms.trainer import Cuts, Transition
 from driftlab.cli import main as cli_main
 
 TINY = dict(total_timesteps=4 * 16 * 5, num_envs=4, num_steps=16, update_epochs=2,
@@ -218,7 +218,7 @@ def test_bad_input_is_one_line(tmp_path, capsys, argv, message):
 
 
 def test_orthogonal_init_is_orthogonal():
-    from algorithms.networks import orthogonal
+    from driftlab.algorithms.networks import orthogonal
 
     for shape in [(4, 64), (400, 64), (64, 3), (256, 256)]:
         w = np.asarray(orthogonal(2.0)(jax.random.key(0), shape))
@@ -235,7 +235,7 @@ def test_vmapped_init_of_deep_networks_does_not_hang():
 
     code = (
         "import jax, envs\n"
-        "from algorithms import TrainConfig, Trainer, make_drift\n"
+        "from driftlab.algorithms import TrainConfig, Trainer, make_drift\n"
         "cfg = TrainConfig(total_timesteps=512, num_envs=4, num_steps=128, "
         "actor_hidden=(32, 32, 32, 32), critic_hidden=(256,) * 5, activation='swish')\n"
         "t = Trainer(envs.make('gymnax/Pendulum-v1'), cfg, make_drift('ppo'))\n"

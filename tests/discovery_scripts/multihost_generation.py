@@ -5,7 +5,7 @@ NUM_PROCESSES=1 and no port it runs alone. Prints RESULT <json> of the fitness."
 import json
 import sys
 
-from discovery.distributed import initialize_distributed
+from driftlab.discovery.distributed import initialize_distributed
 
 if __name__ == "__main__":
     num_processes, process_id = int(sys.argv[1]), int(sys.argv[2])
@@ -17,8 +17,8 @@ if __name__ == "__main__":
     import numpy as np
     from shard_generation import config
 
-    from discovery import sharding
-    from discovery.loop import Discovery
+    from driftlab.discovery import sharding
+    from driftlab.discovery.loop import Discovery
 
     disc = Discovery(config(8))
     state, info = disc.step(disc.init())

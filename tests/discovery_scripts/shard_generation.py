@@ -8,9 +8,9 @@ import sys
 import jax
 import numpy as np
 
-from discovery.config import DiscoveryConfig
-from discovery.loop import Discovery
-from discovery.sharding import make_mesh
+from driftlab.discovery.config import DiscoveryConfig
+from driftlab.discovery.loop import Discovery
+from driftlab.discovery.sharding import make_mesh
 
 TRAIN = dict(total_timesteps=1024, num_envs=4, num_steps=32, update_epochs=2,
              num_minibatches=2, learning_rate=1e-3, actor_hidden=[16], critic_hidden=[16])
