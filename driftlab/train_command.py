@@ -73,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
     from driftlab.training import resolve_settings, train_run
 
     check_arguments(args)
+    # A preset's per-algorithm drift constants (drift_by_algo) apply to built-in drifts only.
     settings = resolve_settings(args.env, args.config, parse_overrides(args.overrides),
-                                args.timesteps)
+                                args.timesteps, algo=None if args.drift else args.algo)
     check_settings(args.algo, settings, args.drift)
     outcome = train_run(args.env, args.algo, settings, seeds=args.seeds, seed=args.seed,
                         drift_path=args.drift, out=args.out, chunks=args.chunks,

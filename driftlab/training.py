@@ -43,14 +43,27 @@ LOSS_METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "drift")
 
 def resolve_settings(env_id: str, config_file: str | None = None,
                      overrides: dict[str, Any] | None = None,
-                     timesteps: float | None = None) -> dict[str, Any]:
-    """Preset for `env_id`, then a YAML file, then `--set` overrides, then `--timesteps`."""
+                     timesteps: float | None = None, algo: str | None = None) -> dict[str, Any]:
+    """Preset for `env_id`, then a YAML file, then `--set` overrides, then `--timesteps`.
+
+    `drift_by_algo: {ppo: {eps: 0.3}}` (a preset's, or a file's) gives one built-in
+    algorithm's drift constants: with `algo` set they become `drift`'s defaults, which
+    an explicit `drift:` / `--set drift.eps=...` overrides; otherwise the key is
+    dropped (a learned `--drift` file or a discovery's inner runs bring their own)."""
     settings = train_preset(env_id)
     if config_file:
         settings = deep_merge(settings, load_yaml(config_file))
     settings = deep_merge(settings, overrides or {})
     if timesteps is not None:
         settings["total_timesteps"] = int(timesteps)
+    by_algo = settings.pop("drift_by_algo", None) or {}
+    if not isinstance(by_algo, dict) or not all(isinstance(v, dict) for v in by_algo.values()):
+        raise DriftlabError(f"drift_by_algo must map algorithm names to their drift constants, "
+                            f"e.g. {{ppo: {{eps: 0.3}}}}, got {by_algo!r}")
+    if algo is not None and by_algo.get(algo):
+        explicit = settings.get("drift")
+        settings["drift"] = (deep_merge(by_algo[algo], explicit) if isinstance(explicit, dict)
+                             else explicit if explicit is not None else dict(by_algo[algo]))
     return settings
 
 

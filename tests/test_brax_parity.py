@@ -22,6 +22,7 @@ from driftlab import envs
 from driftlab.algorithms import TrainConfig, Trainer, make_drift
 from driftlab.algorithms.trainer import Transition, Unrolls
 from driftlab.presets import train_preset
+from driftlab.training import resolve_settings
 
 ENV_ID = "brax/ant"  # 27-dim observations, 8-dim actions
 UNROLLS, LENGTH = 24, 5  # a minibatch: Brax's batch_size x unroll_length
@@ -38,7 +39,7 @@ def _brax_setup():
     from brax.training.agents.ppo import networks as ppo_networks
     from flax import linen
 
-    config = TrainConfig.from_dict(train_preset(ENV_ID))
+    config = TrainConfig.from_dict(resolve_settings(ENV_ID))
     trainer = Trainer(envs.make(ENV_ID, **config.env_options), config, make_drift("ppo", eps=0.3))
     nets = ppo_networks.make_ppo_networks(
         trainer.obs_dim, trainer.env.action_space.shape[0],
@@ -163,18 +164,43 @@ def _assert_grads_close(ours, reference, tol=GRAD_TOL):
 # ---- the parity tests ----------------------------------------------------------
 
 def test_brax_preset_uses_the_brax_mechanics():
-    config = TrainConfig.from_dict(train_preset("brax/ant"))
+    config = TrainConfig.from_dict(resolve_settings("brax/ant"))
     assert (config.advantages, config.unroll_length, config.continuous, config.init,
             config.obs_clip, config.budget, config.adam_eps) == (
         "unroll", 5, "brax_tanh", "lecun_uniform", 5.0, "brax", 1e-8)
     # Brax counts updates as ceil(timesteps / (batch x action_repeat)): 3e7 / 163840.
     assert config.num_updates == 184
-    reacher = TrainConfig.from_dict(train_preset("brax/reacher"))
+    reacher = TrainConfig.from_dict(resolve_settings("brax/reacher"))
     assert reacher.env_options == {"episode_length": 250, "action_repeat": 4}
     assert reacher.unroll_length == 50 and reacher.num_updates == 62  # 1e8 / (2048*200*4)
     for env_id, unroll in [("brax/humanoid", 10), ("brax/walker2d", 20),
                            ("brax/halfcheetah", 20), ("brax/hopper", 5)]:
-        assert TrainConfig.from_dict(train_preset(env_id)).unroll_length == unroll, env_id
+        assert TrainConfig.from_dict(resolve_settings(env_id)).unroll_length == unroll, env_id
+
+
+def test_brax_preset_gives_ppo_the_papers_clip_eps():
+    """PPO's eps is 0.3 on brax/* (dpo/brax_drift.py); other algorithms, a discovery's
+    inner runs and an explicit drift.eps are untouched by it."""
+    assert train_preset("brax/ant")["drift_by_algo"] == {"ppo": {"eps": 0.3}}
+    assert resolve_settings("brax/ant", algo="ppo")["drift"] == {"eps": 0.3}
+    assert "drift" not in resolve_settings("brax/ant", algo="dpo")
+    assert "drift_by_algo" not in resolve_settings("brax/ant")
+    ours = resolve_settings("brax/ant", overrides={"drift": {"eps": 0.2}}, algo="ppo")
+    assert ours["drift"] == {"eps": 0.2}
+    from driftlab.training import build
+
+    *_, params = build("brax/inverted_pendulum", "ppo",
+                       resolve_settings("brax/inverted_pendulum", algo="ppo"))
+    assert float(params["eps"]) == pytest.approx(0.3)
+    assert "drift" not in resolve_settings("gymnax/CartPole-v1", algo="ppo")
+
+
+def test_drift_by_algo_must_map_algorithms_to_constants():
+    from driftlab.errors import DriftlabError
+
+    for bad in ({"ppo": 0.3}, [0.3], "eps"):
+        with pytest.raises(DriftlabError, match="drift_by_algo must map"):
+            resolve_settings("gymnax/CartPole-v1", overrides={"drift_by_algo": bad}, algo="ppo")
 
 
 def test_policy_samples_and_log_probs_match_brax():
@@ -259,7 +285,7 @@ def test_dpo_and_lpo_losses_differ_from_brax_only_by_the_drift(algo):
 def test_unrolls_are_cut_as_brax_cuts_them():
     """Brax collects `num_steps / L` unrolls of L steps from every env and orders
     them (unroll, env); each unroll bootstraps from the observation after it."""
-    config = TrainConfig.from_dict({**train_preset("brax/ant"), "num_envs": 3, "num_steps": 10,
+    config = TrainConfig.from_dict({**resolve_settings("brax/ant"), "num_envs": 3, "num_steps": 10,
                                     "unroll_length": 5, "num_minibatches": 2})
     trainer = Trainer(envs.make(ENV_ID), config, make_drift("ppo"))
     steps, num_envs = 10, 3
@@ -321,7 +347,7 @@ def test_gymnax_loop_is_bitwise_what_it_was(env_id, algo):
 
 def test_brax_mode_trains_with_finite_metrics():
     config = TrainConfig.from_dict({
-        **train_preset("brax/inverted_pendulum"), "total_timesteps": 3 * 16 * 20,
+        **resolve_settings("brax/inverted_pendulum"), "total_timesteps": 3 * 16 * 20,
         "num_envs": 16, "num_steps": 20, "num_minibatches": 4, "update_epochs": 2,
         "actor_hidden": [16, 16], "critic_hidden": [16, 16],
         "env_options": {"episode_length": 30}})
@@ -339,7 +365,7 @@ def test_brax_mode_trains_with_finite_metrics():
 def test_brax_mode_settings_are_checked():
     from driftlab.algorithms.config import ConfigError
 
-    base = {**train_preset("brax/ant"), "num_envs": 4, "num_steps": 12, "num_minibatches": 2}
+    base = {**resolve_settings("brax/ant"), "num_envs": 4, "num_steps": 12, "num_minibatches": 2}
     with pytest.raises(ConfigError, match="multiple of unroll_length"):
         TrainConfig.from_dict({**base, "unroll_length": 5})
     with pytest.raises(ConfigError, match="not divisible by num_minibatches"):
@@ -369,7 +395,7 @@ BRAX_CPU_TIMESTEPS = 2_000_000
 def train_brax_cpu(overrides: dict, eps: float, seeds: int = 4) -> np.ndarray:
     """Final return per seed (mean of the last 10% of updates) of PPO with clip `eps`."""
     from driftlab.analysis.curves import final_returns
-    from driftlab.training import build, resolve_settings
+    from driftlab.training import build
 
     settings = resolve_settings("brax/inverted_pendulum", overrides={**BRAX_CPU, **overrides},
                                 timesteps=BRAX_CPU_TIMESTEPS)
