@@ -34,6 +34,7 @@ FULL_INNER_STEPS = 10_000_000
 def trainer_vs_reference(seeds: int, timesteps: int, rounds: int) -> dict:
     import jax
 
+    sys.path.insert(0, str(ROOT))  # the `benchmarks` folder as a package, run as a script or not
     from benchmarks.throughput import CASES, measure_against_reference, trainer_fn
     from driftlab.training import build, resolve_settings
 

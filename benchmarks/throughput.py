@@ -115,6 +115,7 @@ def measure_against_reference(env_id: str, config, train_fn, keys, rounds: int =
     turn A B A B ... in one process; medians and their ratio."""
     import jax
 
+    sys.path.insert(0, str(ROOT))  # the `benchmarks` folder as a package, run as a script or not
     from benchmarks.reference_ppo import make_train
 
     settings = CASES[env_id]["settings"]

@@ -5,6 +5,7 @@ working directory; the CLI module imports cleanly there."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,7 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q",
+    # Built from a copy of the source: setuptools builds in-tree, and a stale build/
+    # folder of the checkout would otherwise leak old files into the wheel.
+    source = tmp_path_factory.mktemp("source") / "driftlab"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", "build", "runs", ".git", ".jax_cache", "*.egg-info", "__pycache__", "results"))
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q",
                            "-w", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return next(out.glob("driftlab-*.whl"))
