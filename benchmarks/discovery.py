@@ -5,7 +5,10 @@ inner budget, at population sizes 8, 16, 32, on 1 and 2 CPU devices (the
 2-device figure runs in a child process with
 XLA_FLAGS=--xla_force_host_platform_device_count=2). `vmap_efficiency` is the
 population's env-steps/s divided by one training run's env-steps/s (same
-settings, same process): how well the population vmaps (1.0 = no gain).
+settings, same process, timed in turn): how well the population runs (1.0 = as
+fast as single runs back to back). Each size is measured with `member_batch: all`
+(the whole population in one vmapped batch) and `auto` (1 on CPU: members in
+sequence, per device).
 
     python benchmarks/discovery.py [--out benchmarks/results/discovery.json]
         [--populations 8 16 32] [--devices 1 2] [--repeats 2]
@@ -33,7 +36,11 @@ CASES = {
 
 
 def measure(case: str, populations: list[int], repeats: int) -> list[dict]:
-    """Inside a child process: one row per population size."""
+    """Inside a child process: one row per (population size, member_batch), the two
+    member_batch settings ("all": one vmapped batch; "auto": 1 on CPU, members in
+    sequence) and a plain single run timed in turn, so their ratios share the load."""
+    import dataclasses
+
     import jax
 
     from driftlab.discover_command import build_config
@@ -42,39 +49,46 @@ def measure(case: str, populations: list[int], repeats: int) -> list[dict]:
 
     spec = CASES[case]
     rows = []
-    single_sps = None
     for population in populations:
         config = build_config(spec["preset"], None, deep_merge(
             spec["overrides"], {"population": population, "generations": 1 + repeats}))
-        disc = Discovery(config)
-        trainer = disc.trainers[config.envs[0]]
-        steps_per_run = trainer.config.num_updates * trainer.config.batch_size
-        if single_sps is None:  # one plain training run, compiled first, then timed
-            train = jax.jit(trainer.train)
-            jax.block_until_ready(train(jax.random.key(0), disc.init_params))
-            tick = time.perf_counter()
-            jax.block_until_ready(train(jax.random.key(1), disc.init_params))
-            single_sps = steps_per_run / (time.perf_counter() - tick)
-        state = disc.init()
-        tick = time.perf_counter()
-        state, info = disc.step(state)
-        jax.block_until_ready(info["fitness"])
-        compile_and_first = time.perf_counter() - tick
-        times = []
-        for _ in range(repeats):
+        runs = {}
+        for batch in ("all", "auto"):
+            disc = Discovery(dataclasses.replace(config, member_batch=batch))
+            state = disc.init()
             tick = time.perf_counter()
             state, info = disc.step(state)
             jax.block_until_ready(info["fitness"])
-            times.append(time.perf_counter() - tick)
-        seconds = min(times)
-        sps = population * config.rollouts_per_member * steps_per_run / seconds
-        rows.append({"case": case, "env": config.envs[0], "devices": jax.device_count(),
-                     "population": population, "inner_steps_per_run": steps_per_run,
-                     "seconds_per_generation": seconds,
-                     "seconds_per_generation_all": times,
-                     "first_generation_with_compile_s": compile_and_first,
-                     "env_steps_per_second": sps, "single_run_steps_per_second": single_sps,
-                     "vmap_efficiency": sps / single_sps})
+            runs[batch] = {"disc": disc, "state": state, "times": [],
+                           "first": time.perf_counter() - tick}
+        trainer = runs["all"]["disc"].trainers[config.envs[0]]
+        init_params = runs["all"]["disc"].init_params
+        steps_per_run = trainer.config.num_updates * trainer.config.batch_size
+        train = jax.jit(trainer.train)  # one plain training run, compiled first
+        jax.block_until_ready(train(jax.random.key(0), init_params))
+        single_times = []
+        for _ in range(repeats):
+            tick = time.perf_counter()
+            jax.block_until_ready(train(jax.random.key(1), init_params))
+            single_times.append(time.perf_counter() - tick)
+            for run in runs.values():
+                tick = time.perf_counter()
+                run["state"], info = run["disc"].step(run["state"])
+                jax.block_until_ready(info["fitness"])
+                run["times"].append(time.perf_counter() - tick)
+        single_sps = steps_per_run / min(single_times)
+        for batch, run in runs.items():
+            seconds = min(run["times"])
+            sps = population * config.rollouts_per_member * steps_per_run / seconds
+            rows.append({"case": case, "env": config.envs[0], "devices": jax.device_count(),
+                         "population": population, "member_batch": batch,
+                         "member_batch_resolved": run["disc"].member_batch,
+                         "inner_steps_per_run": steps_per_run,
+                         "seconds_per_generation": seconds,
+                         "seconds_per_generation_all": run["times"],
+                         "first_generation_with_compile_s": run["first"],
+                         "env_steps_per_second": sps, "single_run_steps_per_second": single_sps,
+                         "vmap_efficiency": sps / single_sps})
     return rows
 
 
@@ -102,7 +116,8 @@ def main() -> int:
                 return proc.returncode
             for row in json.loads(proc.stdout.splitlines()[-1]):
                 rows.append(row)
-                print(f"{row['case']:15s} devices={row['devices']} pop={row['population']:3d}: "
+                print(f"{row['case']:15s} devices={row['devices']} pop={row['population']:3d} "
+                      f"member_batch={row['member_batch']:4s}: "
                       f"{row['seconds_per_generation']:6.2f} s/gen, "
                       f"{row['env_steps_per_second']:9,.0f} steps/s, "
                       f"vmap efficiency {row['vmap_efficiency']:.2f}", flush=True)

@@ -179,11 +179,21 @@ class DiscoveryConfig:
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     population_padding: str = "pad"
+    # Members trained together in one vmapped batch, per device: "auto" (1 on CPU, where
+    # a large batch is slower than runs in sequence; all on accelerators), "all", or k.
+    member_batch: int | str = "auto"
     tensorboard: bool = False
     wandb: bool = False
     wandb_project: str = "driftlab"
 
     # ---- derived ----
+    def resolved_member_batch(self, platform: str) -> int | None:
+        """`member_batch` for a device platform ("cpu", "gpu", "tpu"): None means all
+        members in one vmapped batch."""
+        if self.member_batch == "all" or (self.member_batch == "auto" and platform != "cpu"):
+            return None
+        return 1 if self.member_batch == "auto" else int(self.member_batch)
+
     @property
     def normalized(self) -> bool:
         """Whether env returns are divided by a reference return."""
@@ -325,6 +335,10 @@ class DiscoveryConfig:
         if self.fitness_shaping not in FITNESS_SHAPING:
             raise DiscoveryError(f"unknown fitness_shaping {self.fitness_shaping!r}; "
                                  f"use one of {', '.join(FITNESS_SHAPING)}")
+        if not (self.member_batch in ("auto", "all") or (
+                isinstance(self.member_batch, int) and self.member_batch >= 1)):
+            raise DiscoveryError(f"member_batch must be auto, all or a whole number >= 1, "
+                                 f"got {self.member_batch!r}")
         if self.population_padding not in PADDING:
             raise DiscoveryError(f"population_padding must be 'pad' or 'refuse', "
                                  f"got {self.population_padding!r}")

@@ -66,16 +66,37 @@ def rollout_keys(key: jax.Array, members: int, rollouts: int, common: bool) -> j
 
 def member_returns(trainer: Trainer, population: Any, keys: jax.Array,
                    fraction: float, mode: str = "last_fraction",
-                   eval_envs: int = 128) -> jax.Array:
+                   eval_envs: int = 128, member_batch: int | None = None,
+                   groups: int = 1) -> jax.Array:
     """Final returns of full training runs, (members, rollouts): one run per
     (member's drift params, key), measured by `run_score(mode)`.
-    `population` leaves are (members, ...)."""
+    `population` leaves are (members, ...).
+
+    `member_batch`: None trains every member in one vmapped batch; k trains the
+    members k at a time in sequence (`lax.map`), each batch's runs vmapped (a
+    member's rollouts always are). On CPU a batch of one is faster than one large
+    batch (benchmarks/discovery.py); accelerators want the whole population.
+    `groups`: the member axis is first split into this many groups (one per
+    device: the sharded axis), vmapped, each running its members in sequence."""
 
     def one(params: Any, key: jax.Array) -> jax.Array:
         result = trainer.train(key, params)
         return run_score(trainer, result, key, mode, fraction, eval_envs)
 
-    return jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, 0))(population, keys)
+    per_member = jax.vmap(one, in_axes=(None, 0))  # over its rollouts
+    members = keys.shape[0]
+    if member_batch is None or member_batch * groups >= members:
+        return jax.vmap(per_member)(population, keys)
+
+    def group(params: Any, group_keys: jax.Array) -> jax.Array:
+        return jax.lax.map(lambda xs: per_member(*xs), (params, group_keys),
+                           batch_size=member_batch)
+
+    def split(x: jax.Array) -> jax.Array:  # (members, ...) -> (groups, members // groups, ...)
+        return x.reshape((groups, members // groups) + x.shape[1:])
+
+    out = jax.vmap(group)(jax.tree.map(split, population), split(keys))
+    return out.reshape((members,) + out.shape[2:])
 
 
 def combine_env_returns(returns: jax.Array, references: jax.Array,

@@ -149,6 +149,7 @@ class Discovery:
         self.logs_constants = config.drift_kind != "lpo" and self.space.low_dimensional
         self.mesh = mesh if mesh is not None else sharding.make_mesh()
         self.num_devices = int(self.mesh.devices.size)
+        self.member_batch = config.resolved_member_batch(self.mesh.devices.flat[0].platform)
         self.padded = sharding.padded_size(config.population, self.num_devices,
                                            config.population_padding)
         self.trainers: dict[str, Trainer] = {}
@@ -208,7 +209,8 @@ class Discovery:
             def run(trainer: Trainer = trainer, index: int = index) -> jax.Array:
                 out = fitness.member_returns(trainer, population, keys[:, index],
                                              config.final_fraction, config.fitness,
-                                             config.eval_envs)
+                                             config.eval_envs, self.member_batch,
+                                             self.num_devices)
                 return out.mean(axis=-1)
 
             if sampled:  # unselected envs are skipped, not computed and masked

@@ -3,6 +3,8 @@ strategies by name, checkpoints, padding and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -90,6 +92,8 @@ def test_strategies_by_name_improve_a_quadratic(name):
     ({"envs": []}, "env list is empty"),
     ({"fitness_shaping": "rank"}, "centered_rank"),
     ({"populaton": 8}, "did you mean 'population'"),
+    ({"member_batch": 0}, "member_batch must be auto, all or a whole number"),
+    ({"member_batch": "some"}, "member_batch must be auto, all or a whole number"),
 ])
 def test_bad_settings_name_the_fix(changes, fix):
     with pytest.raises(DiscoveryError, match=fix):
@@ -224,3 +228,24 @@ def test_cpu_devices_setting(monkeypatch):
         sharding.split_cpu_into_devices("many")
     monkeypatch.setattr("jax._src.xla_bridge.backends_are_initialized", lambda: True)
     assert sharding.split_cpu_into_devices("auto") is None
+
+
+def test_member_batch_resolves_per_platform():
+    assert make_config().resolved_member_batch("cpu") == 1
+    assert make_config().resolved_member_batch("gpu") is None  # the whole population at once
+    assert make_config(member_batch="all").resolved_member_batch("cpu") is None
+    assert make_config(member_batch=3).resolved_member_batch("gpu") == 3
+
+
+def test_members_in_sequence_score_as_one_batch():
+    """member_batch only changes how the runs are scheduled, not their returns."""
+    from driftlab.discovery.loop import Discovery
+
+    config = make_config(population=6, generations=1)
+    returns = {}
+    for batch in ("all", 1, 4):  # 4: a full batch of 4 then a remainder of 2
+        discovery = Discovery(dataclasses.replace(config, member_batch=batch))
+        _, info = discovery.step(discovery.init())
+        returns[batch] = np.asarray(info["returns"])
+    np.testing.assert_allclose(returns[1], returns["all"], rtol=1e-5)
+    np.testing.assert_allclose(returns[4], returns["all"], rtol=1e-5)
