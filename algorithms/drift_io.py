@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from flax import serialization
 
 from driftlab.algorithms.drifts import Drift, make_drift
 from driftlab.algorithms.shipped import list_shipped, shipped_dir
-from driftlab.algorithms.storage import atomic_write_bytes
+from driftlab.algorithms.storage import atomic_write_bytes, read_json, write_json
 
 # Keys of a drift JSON that are metadata, not options of the drift family.
 _META_KEYS = {"params_file", "params", "source", "note", "fitness", "generation", "name"}
@@ -40,7 +39,7 @@ def save_drift(directory: str | Path, drift: Drift, params: Any, name: str = "dr
     host_params = jax.tree.map(np.asarray, jax.device_get(params))
     atomic_write_bytes(directory / params_file, serialization.msgpack_serialize(host_params))
     spec = {**drift.spec, **(metadata or {}), "params_file": params_file}
-    atomic_write_bytes(directory / f"{name}.json", (json.dumps(spec, indent=2) + "\n").encode())
+    write_json(directory / f"{name}.json", spec)
     return directory / f"{name}.json"
 
 
@@ -68,11 +67,8 @@ def load_drift(path: str | Path) -> tuple[Drift, Any]:
         names = ", ".join(list_shipped()) or "none installed"
         raise DriftFileError(f"{path} does not exist; pass a run directory, a drift .json file "
                              f"or a shipped drift name ({names})")
-    try:
-        spec = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DriftFileError(f"{path} is not a drift JSON file ({err})") from None
-    if not isinstance(spec, dict) or "kind" not in spec:
+    spec = read_json(path, DriftFileError)
+    if "kind" not in spec:
         raise DriftFileError(f"{path} has no 'kind' field; it is not a driftlab drift file")
     options = {k: v for k, v in spec.items() if k not in _META_KEYS}
     kind = options.pop("kind")

@@ -1,6 +1,7 @@
-"""A fresh evaluation of a trained agent: its final policy on new episodes.
+"""How well a trained agent ended: `final_return` (its training curve's last
+updates) and `evaluate_policy` (its final policy on new episodes).
 
-This is the fitness of the original LPO code (Lu et al., NeurIPS 2022,
+`evaluate_policy` is the fitness of the original LPO code (Lu et al., NeurIPS 2022,
 discovered-policy-optimisation `dpo/brax_drift.py`, `run_eval`; the fitness in
 `dpo/main_drift_brax.py` is the eval env's completed-episode mean reward after
 training): `num_eval_envs=128` fresh environments run for one episode length
@@ -12,11 +13,33 @@ and so they are here.
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from driftlab.algorithms.trainer import Trainer, TrainResult
 from driftlab.envs import ClipAction, NormalizeObservation, Vectorized
+
+
+def final_return(episode_return: Any, fraction: float = 0.1) -> Any:
+    """Mean episodic return over the last `fraction` of updates (at least one):
+    the discovery fitness and every summary's and comparison's final return.
+
+    episode_return: (..., num_updates), NaN until the first episode ends.
+    Returns (...); NaN when no episode finished in that window. A JAX array
+    (traced too) gives a JAX array (`jnp.nanmean`, in its dtype); anything else
+    is read as float64 numpy and gives numpy."""
+    if isinstance(episode_return, jax.Array):
+        nanmean = jnp.nanmean
+    else:
+        episode_return, nanmean = np.asarray(episode_return, np.float64), np.nanmean
+    tail = max(1, int(round(episode_return.shape[-1] * fraction)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy: no episode in the window
+        return nanmean(episode_return[..., -tail:], axis=-1)
 
 
 def evaluate_policy(trainer: Trainer, result: TrainResult, key: jax.Array,

@@ -1,14 +1,33 @@
-"""Crash-safe file writes shared by every package that saves results."""
+"""File I/O of results, shared by every package that saves or reads them.
+
+Writes that replace a file are atomic (write beside it, fsync, rename), JSON
+lines are appended one flushed line at a time, and non-finite floats are
+written as `null` (strict JSON any parser reads; driftlab's readers take it as
+NaN). Reads are strict: a missing, unreadable or malformed file is one
+`RecordFileError` (or the caller's `error` type) whose message names the path,
+the problem and the fix. The one tolerance is a JSON-lines file's torn last
+line (a process killed mid-write), which is skipped.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
+
+DAMAGED = "the file is damaged or not written by driftlab"
+
+
+class RecordFileError(ValueError):
+    """A JSON, YAML or JSON-lines file that is missing or cannot be read as one;
+    the message names the file, the problem and the fix."""
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -75,3 +94,142 @@ def to_builtin(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+# ---- writes -----------------------------------------------------------------------------
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(to_builtin(data), indent=2) + "\n")
+
+
+def write_yaml(path: str | Path, data: Any) -> None:
+    atomic_write_text(path, yaml.safe_dump(to_builtin(data), sort_keys=False))
+
+
+def _jsonl_line(record: dict[str, Any]) -> str:
+    return json.dumps(record) + "\n"
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
+    """A whole JSON-lines file, replaced atomically."""
+    atomic_write_text(path, "".join(_jsonl_line(to_builtin(r)) for r in records))
+
+
+class JsonlWriter:
+    """Appends one JSON object per line and flushes it, so a crash loses at most
+    the line being written (`read_jsonl` skips that torn line). `truncate`
+    starts the file afresh instead of appending."""
+
+    def __init__(self, path: str | Path, truncate: bool = False):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(self.path, "w" if truncate else "a", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Append `record` (as `to_builtin` makes it, which is returned)."""
+        record = to_builtin(record)
+        self._handle.write(_jsonl_line(record))
+        self._handle.flush()
+        return record
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ---- reads ------------------------------------------------------------------------------
+
+def _read_text(path: Path, error: type[Exception]) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise error(f"{path} is a directory, not a file; pass the file itself") from None
+    except UnicodeDecodeError:
+        raise error(f"{path} is not a text file; {DAMAGED}") from None
+    except OSError as err:
+        raise error(f"{path} cannot be read ({err.strerror or err}); check its "
+                    "permissions") from None
+
+
+def read_json(path: str | Path, error: type[Exception] = RecordFileError) -> dict[str, Any]:
+    """The JSON object in `path` (every driftlab JSON file holds one); anything
+    else is an `error` naming the file and the problem."""
+    path = Path(path)
+    try:
+        data = json.loads(_read_text(path, error))
+    except json.JSONDecodeError as err:
+        raise error(f"{path} is unreadable: not valid JSON ({err}); {DAMAGED}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path} holds {type(data).__name__} JSON, not an object; {DAMAGED}")
+    return data
+
+
+def read_yaml(path: str | Path, error: type[Exception] = RecordFileError) -> dict[str, Any]:
+    """The YAML mapping in `path` ({} for an empty file); anything else is an
+    `error` naming the file and the problem."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(_read_text(path, error))
+    except yaml.YAMLError as err:
+        detail = " ".join(str(err).split())  # PyYAML's message spans several lines
+        raise error(f"{path} is not valid YAML ({detail}); fix its syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise error(f"{path} holds a {type(data).__name__}, not a mapping of settings; "
+                    f"{DAMAGED}")
+    return data
+
+
+def _jsonl_lines(path: Path, error: type[Exception]) -> list[tuple[str, dict[str, Any]]]:
+    """(line, record) of each line but a torn last one; see `read_jsonl`."""
+    lines = _read_text(path, error).splitlines()
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            if number == len(lines):
+                break  # the torn last line of a process killed mid-write
+            raise error(f"{path} line {number} is not valid JSON ({err}); only the last "
+                        "line can be cut short by a crash, so the file is damaged") from None
+        if not isinstance(record, dict):
+            raise error(f"{path} line {number} is {type(record).__name__} JSON, not an "
+                        f"object; {DAMAGED}")
+        out.append((line, record))
+    return out
+
+
+def read_jsonl(path: str | Path, error: type[Exception] = RecordFileError
+               ) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file, record i from line i + 1. A last line
+    that does not parse is a write cut short by a crash and is skipped; any
+    other line that does not parse, or that is not a JSON object (a torn line
+    never parses: each starts with `{`), is an `error` naming the file and line."""
+    return [record for _, record in _jsonl_lines(Path(path), error)]
+
+
+def truncate_jsonl(path: str | Path, key: str, last: int,
+                   error: type[Exception] = RecordFileError) -> list[dict[str, Any]]:
+    """Keep the records whose `key` (0 if absent) is at most `last`, drop a torn
+    last line, and rewrite the file atomically (its kept lines byte for byte):
+    a resumed run re-logs what came after its checkpoint instead of duplicating
+    it. A missing file stays missing. Returns the kept records."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    kept = [(line, record) for line, record in _jsonl_lines(path, error)
+            if record.get(key, 0) <= last]
+    atomic_write_text(path, "".join(f"{line}\n" for line, _ in kept))
+    return [record for _, record in kept]

@@ -4,7 +4,6 @@ learning curves with a bootstrap band, normalised scores across envs."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from driftlab.analysis.curves import final_returns
+from driftlab.algorithms.evaluation import final_return
+from driftlab.algorithms.storage import read_json, read_jsonl, read_yaml
+from driftlab.analysis.curves import plot_learning_curves
 from driftlab.analysis.surfaces import AnalysisError
 
 
@@ -42,25 +43,6 @@ def bootstrap_ci(values: np.ndarray, statistic=iqm, resamples: int = 2000, level
     return float(low), float(high)
 
 
-def bootstrap_band(returns: np.ndarray, resamples: int = 1000, level: float = 0.95,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mean, low, high) per update of the mean over seeds, with a percentile
-    bootstrap band; returns (seeds, updates)."""
-    returns = np.atleast_2d(np.asarray(returns, np.float64))
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, returns.shape[0], (resamples, returns.shape[0]))
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            means = np.nanmean(returns[index], axis=1)  # (resamples, updates)
-            mean = np.nanmean(returns, 0)
-            alpha = (1.0 - level) / 2
-            low, high = np.nanquantile(means, [alpha, 1 - alpha], axis=0)
-    return mean, low, high
-
-
 @dataclass
 class RunGroup:
     """All seeds of one (env, label): returns (seeds, updates) on timesteps (updates,)."""
@@ -75,7 +57,7 @@ class RunGroup:
     @property
     def finals(self) -> np.ndarray:
         """(seeds,) final returns; NaN for a diverged seed, which is never ranked."""
-        finals = final_returns(self.returns)
+        finals = final_return(self.returns)
         if self.diverged is not None:
             finals = np.where(self.diverged, np.nan, finals)
         return finals
@@ -85,9 +67,9 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
     """Read metrics.jsonl / summary.json / config.yaml of train run directories
     and group their seeds by (env, label); label = algo, plus the drift file's
     name for learned/distilled drifts. A directory of another command (its
-    config.yaml says so) is refused; a metrics line that is valid JSON but not
-    one update's record is an error naming the line (only a line that does not
-    parse is skipped, as the torn last line of a killed run)."""
+    config.yaml says so) is refused; a damaged file, or a metrics line that is
+    not one update's record, is an AnalysisError naming it (only a torn last
+    metrics line, of a killed run, is skipped)."""
     if not run_dirs:
         raise AnalysisError("no run directories given; pass train run directories to compare")
     groups: dict[tuple[str, str], RunGroup] = {}
@@ -97,7 +79,8 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
         if not path.is_dir() or not metrics_path.is_file():
             raise AnalysisError(f"{path} is not a train run directory (no metrics.jsonl); "
                                 "pass directories written by `driftlab train`")
-        config = _read_config(path / "config.yaml")
+        config = (read_yaml(path / "config.yaml", AnalysisError)
+                  if (path / "config.yaml").exists() else {})
         command = config.get("command")
         if command is not None and command != "train":
             raise AnalysisError(f"{path} is a `driftlab {command}` run directory, not a train run; "
@@ -105,7 +88,7 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
         if not (path / "summary.json").is_file():
             raise AnalysisError(f"{path} is an incomplete train run (no summary.json: it was "
                                 "killed or is still running); rerun it or leave it out")
-        summary = _read_json(path / "summary.json")
+        summary = read_json(path / "summary.json", AnalysisError)
         env = str(summary.get("env") or config.get("env") or "unknown-env")
         algo = str(summary.get("algo") or config.get("algo") or path.name)
         label = algo
@@ -115,7 +98,7 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
         if returns.size == 0:
             raise AnalysisError(f"{metrics_path} has no complete updates; let the run finish")
         diverged = np.zeros(returns.shape[0], bool)
-        seeds_out = summary.get("diverged_seeds") if isinstance(summary, dict) else None
+        seeds_out = summary.get("diverged_seeds")
         if isinstance(seeds_out, list):
             diverged[[i for i in seeds_out if isinstance(i, int) and 0 <= i < len(diverged)]] = True
         key = (env, label)
@@ -146,55 +129,18 @@ def _drift_name(path: Path) -> str:
     return (path.parent.name or "drift") if path.stem == "drift" else path.stem
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise AnalysisError(f"{path} is unreadable ({err}); the run directory is damaged") from None
-    if not isinstance(data, dict):
-        raise AnalysisError(f"{path} holds {type(data).__name__} JSON, not an object; the run "
-                            "directory is damaged or not written by `driftlab train`")
-    return data
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return {}
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise AnalysisError(f"{path} holds a {type(data).__name__}, not a mapping of settings; "
-                            "the run directory is damaged or not written by `driftlab train`")
-    return data
-
-
 def _number(value: Any) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _read_metrics(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(timesteps (updates,), returns (seeds, updates)) of a metrics.jsonl.
-
-    A line that does not parse is a torn last line of a crashed run and is
-    skipped. A line that parses but is not one update's record (not a JSON
-    object, or returns that are not numbers, or a different seed count) cannot
-    be torn (every line starts with `{`): an AnalysisError naming the line."""
+    """(timesteps (updates,), returns (seeds, updates)) of a metrics.jsonl (read
+    by `storage.read_jsonl`: a torn last line is skipped). A record that is not
+    one update's (returns that are not numbers, a different seed count) is an
+    AnalysisError naming its line."""
     steps, rows = [], []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a torn last line of a crashed run
+    for number, record in enumerate(read_jsonl(path, AnalysisError), 1):
         where = f"{path} line {number}"
-        if not isinstance(record, dict):
-            raise AnalysisError(f"{where} is {type(record).__name__} JSON, not an object (one "
-                                "update's metrics); the file is damaged or not a train run's")
         per_seed = record.get("episode_return_per_seed", [record.get("episode_return")])
         if not isinstance(per_seed, list) or not per_seed or not all(map(_number, per_seed)):
             raise AnalysisError(f"{where}: episode_return_per_seed must be a list of numbers, "
@@ -285,43 +231,11 @@ def normalized_scores(groups: list[RunGroup], reference: str | None = "ppo",
 
 
 def plot_curves(groups: list[RunGroup], out: Path, seed: int = 0) -> list[Path]:
-    """learning_curves_<env>.png per env: mean over seeds with a 95% bootstrap
-    band, each line labelled at its end."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import io
-
-    import matplotlib.pyplot as plt
-
-    from driftlab.algorithms.storage import atomic_write_bytes
-
-    paths = []
-    for env in sorted({g.env for g in groups}):
-        fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=100, layout="constrained")
-        for index, group in enumerate(g for g in groups if g.env == env):
-            colour = f"C{index}"
-            mean, low, high = bootstrap_band(group.returns, seed=seed)
-            ax.fill_between(group.timesteps, low, high, color=colour, alpha=0.2, linewidth=0)
-            ax.plot(group.timesteps, mean, color=colour, linewidth=2)
-            last = np.flatnonzero(np.isfinite(mean))
-            if last.size:
-                i = last[-1]
-                ax.annotate(f"{group.label} (n={group.returns.shape[0]})",
-                            xy=(group.timesteps[i], mean[i]), xytext=(5, 0),
-                            textcoords="offset points", color=colour, fontsize=9, va="center")
-        ax.set_xlim(right=ax.get_xlim()[1] * 1.25)  # room for the end labels
-        ax.set_xlabel("environment steps")
-        ax.set_ylabel("episodic return (mean over seeds)")
-        ax.set_title(f"{env}: mean and 95% bootstrap band over seeds")
-        ax.grid(alpha=0.3)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        plt.close(fig)
-        path = out / f"learning_curves_{env.replace('/', '_')}.png"
-        atomic_write_bytes(path, buffer.getvalue())
-        paths.append(path)
-    return paths
+    """learning_curves_<env>.png per env (`curves.plot_learning_curves`)."""
+    return [plot_learning_curves({g.label: (g.timesteps, g.returns) for g in groups if g.env == env},
+                                 out / f"learning_curves_{env.replace('/', '_')}.png",
+                                 f"{env}: mean and 95% bootstrap band over seeds", seed)
+            for env in sorted({g.env for g in groups})]
 
 
 def table_markdown(rows: list[Row], normalized: dict[str, dict[str, float]]) -> str:

@@ -1,8 +1,8 @@
-"""Learning-curve plots (PNG) from per-update returns of several seeds."""
+"""Learning-curve plots (PNG) from per-update returns of several seeds, and an
+ES run's progress."""
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from pathlib import Path
 
@@ -12,48 +12,55 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from driftlab.analysis.plots import save_png  # noqa: E402
 
-def final_returns(returns: np.ndarray, fraction: float = 0.1) -> np.ndarray:
-    """Mean of the last `fraction` of updates per seed; returns (seeds, updates) -> (seeds,)."""
-    returns = np.asarray(returns, dtype=np.float64)
-    tail = max(1, int(round(returns.shape[-1] * fraction)))
-    with _quiet():
-        return np.nanmean(returns[..., -tail:], axis=-1)
+
+def bootstrap_band(returns: np.ndarray, resamples: int = 1000, level: float = 0.95,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, low, high) per update of the mean over seeds (NaN ignored), with a
+    percentile bootstrap band; returns (seeds, updates). Each resample's means
+    come from seed counts, (resamples, seeds) @ (seeds, updates), so memory
+    does not grow with resamples x seeds x updates."""
+    returns = np.atleast_2d(np.asarray(returns, np.float64))
+    seeds = returns.shape[0]
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, seeds, (resamples, seeds))
+    counts = (index[..., None] == np.arange(seeds)).sum(axis=1).astype(np.float64)
+    present = ~np.isnan(returns)
+    alpha = (1.0 - level) / 2
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN updates: no episode yet
+        means = (counts @ np.where(present, returns, 0.0)) / (counts @ present)
+        mean = np.nanmean(returns, 0)
+        low, high = np.nanquantile(means, [alpha, 1 - alpha], axis=0)
+    return mean, low, high
 
 
 def plot_learning_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
-                         title: str, ylabel: str = "mean episodic return") -> Path:
-    """One line per label (mean over seeds) with the min-max band over seeds
-    shaded and each seed drawn thin. `curves[label] = (timesteps, returns)`
-    with returns of shape (seeds, updates)."""
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+                         title: str, seed: int = 0) -> Path:
+    """Learning curves, 750 x 450 pixels: one line per label, the mean return over
+    seeds with a 95% bootstrap band (`bootstrap_band`, keyed by `seed`), each
+    labelled at its end with its seed count. `curves[label] = (timesteps
+    (updates,), returns (seeds, updates))`. Used for a train run's
+    learning_curve.png and compare's per-env plots."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=100, layout="constrained")
     for index, (label, (steps, returns)) in enumerate(curves.items()):
-        color = f"C{index}"
-        returns = np.atleast_2d(np.asarray(returns, dtype=np.float64))
-        steps = np.asarray(steps)
-        with _quiet():
-            mean = np.nanmean(returns, 0)
-            low, high = np.nanmin(returns, 0), np.nanmax(returns, 0)
-        for seed_curve in returns:
-            ax.plot(steps, seed_curve, color=color, alpha=0.25, linewidth=0.7)
-        ax.fill_between(steps, low, high, color=color, alpha=0.15, linewidth=0)
-        n = returns.shape[0]
-        ax.plot(steps, mean, color=color, linewidth=2,
-                label=f"{label} (mean of {n} seed{'s' * (n > 1)}, band = min-max)")
+        colour = f"C{index}"
+        returns = np.atleast_2d(np.asarray(returns, np.float64))
+        mean, low, high = bootstrap_band(returns, seed=seed)
+        ax.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
+        ax.plot(steps, mean, color=colour, linewidth=2)
+        last = np.flatnonzero(np.isfinite(mean))
+        if last.size:
+            i = last[-1]
+            ax.annotate(f"{label} (n={returns.shape[0]})", xy=(steps[i], mean[i]), xytext=(5, 0),
+                        textcoords="offset points", color=colour, fontsize=9, va="center")
+    ax.set_xlim(right=ax.get_xlim()[1] * 1.25)  # room for the end labels
     ax.set_xlabel("environment steps")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel("episodic return (mean over seeds)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    return _save(fig, path)
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Silence numpy's warnings about all-NaN slices (no episode finished yet)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
+    return save_png(fig, path)
 
 
 def plot_discovery_progress(records: list[dict], path: str | Path, title: str) -> Path:
@@ -98,14 +105,5 @@ def plot_discovery_progress(records: list[dict], path: str | Path, title: str) -
         ax.set_title(f"{env} (mean +- std over fresh seeds)", fontsize=9)
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> Path:
-    """Lay out, write the PNG (making its folder) and free the figure."""
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

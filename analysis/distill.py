@@ -24,7 +24,6 @@ JAX function used for fitting is compiled from that same template
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -40,7 +39,7 @@ import sympy
 from scipy.optimize import least_squares
 
 from driftlab.algorithms.formula_drift import _compile, make_formula_drift
-from driftlab.algorithms.storage import atomic_write_bytes
+from driftlab.algorithms.storage import atomic_write_text, write_json
 from driftlab.analysis.conditions import ConditionReport, check_conditions
 from driftlab.analysis.surfaces import AnalysisError, DriftSource, drift_and_grad
 
@@ -572,15 +571,12 @@ def write_distillation(result: Distillation, out: str | Path, top: int = 3) -> P
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    def dump(name: str, data: Any) -> None:
-        atomic_write_bytes(out / name, (json.dumps(data, indent=2, default=float) + "\n").encode())
-
-    dump("drift.json", candidate_json(result.best, result.source, 1))
+    write_json(out / "drift.json", candidate_json(result.best, result.source, 1))
     for k, candidate in enumerate(result.candidates[:top], 1):
-        dump(f"candidate_{k}.json", candidate_json(candidate, result.source, k))
-    dump("candidates.json", {"source": result.source, "seconds": result.seconds,
-                             "settings": result.settings,
-                             "candidates": [c.summary() for c in result.candidates]})
+        write_json(out / f"candidate_{k}.json", candidate_json(candidate, result.source, k))
+    write_json(out / "candidates.json", {"source": result.source, "seconds": result.seconds,
+                                         "settings": result.settings,
+                                         "candidates": [c.summary() for c in result.candidates]})
     lines = [f"# Distillation of {result.source}", "",
              "Ranked by held-out NRMSE + complexity penalty; candidates violating a "
              "Mirror-Learning condition come last.", "", "```", result.table(), "```", ""]
@@ -589,5 +585,5 @@ def write_distillation(result: Distillation, out: str | Path, top: int = 3) -> P
                   f"Text: `{c.values}`", "", f"Template: `{c.text}` with "
                   + ", ".join(f"{n} = {v:.6g}" for n, v in c.constants.items()), "",
                   "$$" + c.latex() + "$$", ""]
-    atomic_write_bytes(out / "formulas.md", "\n".join(lines).encode())
+    atomic_write_text(out / "formulas.md", "\n".join(lines))
     return out / "drift.json"

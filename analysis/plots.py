@@ -39,10 +39,12 @@ def _figure(columns: int, rows: int):
     return fig, axes
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_png(fig, path: str | Path) -> Path:
+    """Write `fig` as a PNG at its own size and dpi (no bbox "tight": the pixel
+    size stays fixed) atomically, making the folder, and free it."""
     path = Path(path)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)  # no bbox "tight": keep the size fixed
+    fig.savefig(buffer, format="png", dpi="figure")
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return path
@@ -92,7 +94,7 @@ def plot_heatmaps(surface: Surface, path: str | Path, progress_index: int = 0) -
     mesh = _heatmap(axes[0, 1], surface, surface.d_objective[progress_index], "grad")
     fig.colorbar(mesh, ax=axes[0, 1], label="d(rA - D)/dr  (red: pushes r up)", extend="both")
     axes[0, 1].set_title(f"{surface.label}: d objective / dr{suffix}")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _slice_axes(ax, surface: Surface, advantages, progress_index: int = 0) -> None:
@@ -139,7 +141,7 @@ def plot_slices(surfaces: list[Surface], path: str | Path,
     for ax, surface in zip(axes[0], surfaces, strict=True):
         _slice_axes(ax, surface, advantages)
         ax.set_title(f"{surface.label}: slices at fixed A")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_panel(surfaces: list[Surface], path: str | Path) -> Path:
@@ -155,7 +157,7 @@ def plot_panel(surfaces: list[Surface], path: str | Path) -> Path:
         axes[1, column].set_title(f"{surface.label}: d objective / dr")
     fig.colorbar(mesh_d, ax=list(axes[0]), label="drift D(r, A)", extend="max")
     fig.colorbar(mesh_g, ax=list(axes[1]), label="d(rA - D)/dr", extend="both")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_progress(surface: Surface, path: str | Path) -> Path:
@@ -168,7 +170,7 @@ def plot_progress(surface: Surface, path: str | Path) -> Path:
         mesh = _heatmap(ax, surface, surface.d_objective[index], "grad", top)
         ax.set_title(f"{surface.label}: progress {surface.grid.progress[index]:.2f}")
     fig.colorbar(mesh, ax=list(axes[0]), label="d(rA - D)/dr", extend="both")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _progress_suffix(surface: Surface, index: int) -> str:

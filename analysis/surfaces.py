@@ -20,6 +20,7 @@ from driftlab.algorithms import Drift, make_drift
 from driftlab.algorithms.drift_io import DriftFileError, load_drift
 from driftlab.algorithms.drifts import DRIFTS
 from driftlab.algorithms.shipped import list_shipped, shipped_dir
+from driftlab.algorithms.storage import read_yaml
 
 
 class AnalysisError(ValueError):
@@ -91,15 +92,7 @@ def load_source(spec: str | Path, label: str | None = None) -> DriftSource:
 
 
 def _from_train_run(path: Path, label: str | None) -> DriftSource:
-    import yaml
-
-    try:
-        config = yaml.safe_load((path / "config.yaml").read_text()) or {}
-    except yaml.YAMLError as err:
-        raise AnalysisError(f"{path / 'config.yaml'} is not valid YAML ({err})") from None
-    if not isinstance(config, dict):
-        raise AnalysisError(f"{path / 'config.yaml'} is not a mapping of settings, so {path} "
-                            "is not a run directory; pass one written by driftlab")
+    config = read_yaml(path / "config.yaml", AnalysisError)
     if config.get("drift_file"):
         drift_file = Path(config["drift_file"])
         if not drift_file.exists() and shipped_dir(str(drift_file)) is not None:

@@ -11,28 +11,19 @@ import jax
 import jax.numpy as jnp
 
 from driftlab.algorithms import Trainer, TrainResult
-from driftlab.algorithms.evaluation import evaluate_policy
+from driftlab.algorithms.evaluation import evaluate_policy, final_return
 
 # Folded into a run's key for its final evaluation (fitness="final_eval"): the
 # evaluation episodes are fixed by the run's key, and differ from its training ones.
 FINAL_EVAL_STREAM = 0xE7A1
 
 
-def final_return(episode_return: jax.Array, fraction: float) -> jax.Array:
-    """Mean episodic return over the last `fraction` of updates.
-
-    episode_return: (..., num_updates), NaN until the first episode ends.
-    Returns (...); NaN when no episode finished in that window."""
-    num_updates = episode_return.shape[-1]
-    tail = max(1, int(round(num_updates * fraction)))
-    return jnp.nanmean(episode_return[..., -tail:], axis=-1)
-
-
 def run_score(trainer: Trainer, result: TrainResult, key: jax.Array, mode: str = "last_fraction",
               fraction: float = 0.1, eval_envs: int = 128) -> jax.Array:
     """The final return of one training run (`result`, started from `key`), ().
 
-    - "last_fraction": mean episodic return over the last `fraction` of updates.
+    - "last_fraction": mean episodic return over the last `fraction` of updates
+      (`evaluation.final_return`).
     - "final_update": the mean return of the episodes that ended in the last
       update (carried over from earlier updates if none did), as Goldie et al.'s
       fitness `metrics["returned_episode_returns"][-1]` (learn-rl-algorithms,

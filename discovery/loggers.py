@@ -3,12 +3,11 @@ when enabled (optional extras, imported only then)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from driftlab.algorithms.storage import to_builtin
+from driftlab.algorithms.storage import JsonlWriter
 from driftlab.discovery.config import DiscoveryConfig, DiscoveryError
 
 
@@ -24,36 +23,21 @@ def _flat_scalars(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
     return out
 
 
-def truncate_metrics(path: str | Path, generation: int) -> None:
-    """Drop records after `generation` (and a torn last line): a resumed run
-    re-logs the generations after its checkpoint instead of duplicating them."""
-    path = Path(path)
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("generation", 0) <= generation:
-            kept.append(line)
-    path.write_text("".join(f"{line}\n" for line in kept))
-
-
 class MetricsLogger:
-    """Append-and-flush JSON lines plus the optional backends; a no-op on
-    processes other than the first (multi-host runs log once)."""
+    """metrics.jsonl (appended and flushed line by line; a resumed run first
+    drops what came after its checkpoint, `storage.truncate_jsonl`) plus the
+    optional backends; a no-op on processes other than the first (multi-host
+    runs log once)."""
 
     def __init__(self, run_dir: str | Path, config: DiscoveryConfig, active: bool = True,
                  resume: bool = False):
         self.active = active
         self._tb = self._wandb = None
-        self._handle = None
+        self._log = None
         if not active:
             return
         run_dir = Path(run_dir)
-        self._handle = open(run_dir / "metrics.jsonl", "a" if resume else "w")  # noqa: SIM115
+        self._log = JsonlWriter(run_dir / "metrics.jsonl", truncate=not resume)
         if config.tensorboard:
             try:
                 from tensorboardX import SummaryWriter
@@ -74,9 +58,7 @@ class MetricsLogger:
     def write(self, record: dict[str, Any]) -> None:
         if not self.active:
             return
-        record = to_builtin(record)
-        self._handle.write(json.dumps(record) + "\n")
-        self._handle.flush()
+        record = self._log.write(record)
         step = int(record.get("generation", 0))
         scalars = _flat_scalars({k: v for k, v in record.items() if k != "generation"})
         if self._tb is not None:
@@ -87,8 +69,8 @@ class MetricsLogger:
             self._wandb.log(scalars, step=step)
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
+        if self._log is not None:
+            self._log.close()
         if self._tb is not None:
             self._tb.close()
         if self._wandb is not None:

@@ -20,7 +20,6 @@ coordinates that `discovery.strategy.SearchSpace` maps to the family's constants
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 import warnings
@@ -39,10 +38,15 @@ from tqdm.auto import tqdm
 from driftlab import envs
 from driftlab.algorithms import Drift, TrainConfig, Trainer, make_drift
 from driftlab.algorithms.drift_io import DriftFileError, load_drift, save_drift
-from driftlab.algorithms.storage import atomic_write_bytes, remove_interrupted_writes
+from driftlab.algorithms.storage import (
+    read_json,
+    remove_interrupted_writes,
+    truncate_jsonl,
+    write_json,
+)
 from driftlab.discovery import checkpoint, fitness, sharding
 from driftlab.discovery.config import DiscoveryConfig, DiscoveryError, family_options
-from driftlab.discovery.loggers import MetricsLogger, truncate_metrics
+from driftlab.discovery.loggers import MetricsLogger
 from driftlab.discovery.strategy import SearchSpace, make_strategy, search_space, strategy_sigma
 
 INIT_STREAM = 0x1417  # the random ES start
@@ -335,7 +339,7 @@ def resolve_references(config: DiscoveryConfig, run_dir: str | Path | None) -> d
     refs = dict(config.reference_returns)
     cache = Path(run_dir) / "reference_returns.json" if run_dir is not None else None
     if cache is not None and cache.is_file():
-        cached = json.loads(cache.read_text())
+        cached = read_json(cache)
         refs.update({k: float(v) for k, v in cached.items() if k not in refs})
     missing = [e for e in config.envs if e not in refs]
     if not missing:
@@ -363,8 +367,7 @@ def resolve_references(config: DiscoveryConfig, run_dir: str | Path | None) -> d
         values = multihost_utils.broadcast_one_to_all(values)
         refs.update({e: float(v) for e, v in zip(config.envs, values, strict=True)})
     if cache is not None and jax.process_index() == 0:
-        atomic_write_bytes(cache, (json.dumps({e: refs[e] for e in config.envs}, indent=2)
-                                   + "\n").encode())
+        write_json(cache, {e: refs[e] for e in config.envs})
     return refs
 
 
@@ -410,9 +413,9 @@ def export_drifts(discovery: Discovery, state: LoopState, run_dir: Path, generat
 def _exported_generation(path: Path) -> int | None:
     """The `generation` field of an exported drift JSON (None if absent/unreadable)."""
     try:
-        value = json.loads(path.read_text()).get("generation")
+        value = read_json(path).get("generation")
         return int(value) if value is not None else None
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError):  # RecordFileError is a ValueError
         return None
 
 
@@ -458,7 +461,7 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
         if main:
             remove_interrupted_writes(run_dir)
             remove_interrupted_writes(checkpoint.checkpoint_dir(run_dir))
-            truncate_metrics(run_dir / "metrics.jsonl", start)
+            truncate_jsonl(run_dir / "metrics.jsonl", "generation", start)
             if start > 0:  # a crash between checkpoint and export left them behind
                 refresh_exports(discovery, state, run_dir, start)
     end = config.generations if stop_after is None else min(stop_after, config.generations)

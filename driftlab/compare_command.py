@@ -21,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from driftlab.algorithms.storage import atomic_write_text, write_json, write_yaml
     from driftlab.analysis.compare import (
         final_table,
         load_runs,
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from driftlab.analysis.surfaces import AnalysisError
     from driftlab.errors import DriftlabError
-    from driftlab.rundir import atomic_write_text, check_output_dir, new_run_dir, write_json, write_yaml
+    from driftlab.rundir import check_output_dir, new_run_dir
 
     check_output_dir(args.out)  # before any run is read
     if args.bootstrap < 10:

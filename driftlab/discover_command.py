@@ -63,8 +63,9 @@ def list_presets() -> list[str]:
 
 def preset_settings(name: str) -> dict[str, Any]:
     """The raw mapping of configs/discover/<name>.yaml."""
+    from driftlab.algorithms.storage import read_yaml
     from driftlab.errors import DriftlabError
-    from driftlab.presets import CONFIG_DIR, load_yaml
+    from driftlab.presets import CONFIG_DIR
 
     path = CONFIG_DIR / "discover" / f"{name}.yaml"
     if not path.is_file():
@@ -73,7 +74,7 @@ def preset_settings(name: str) -> dict[str, Any]:
         hint = f"did you mean {close[0]}? " if close else ""
         raise DriftlabError(f"unknown discovery preset {name!r}; {hint}"
                             f"choose one of {', '.join(names)}")
-    return load_yaml(path)
+    return read_yaml(path)
 
 
 def _mapping(key: str, value: Any) -> dict[str, Any]:
@@ -113,16 +114,17 @@ def resolve_discovery_settings(raw: dict[str, Any]) -> dict[str, Any]:
 
 def build_config(preset: str | None, config_file: str | None, overrides: dict[str, Any]):
     """A validated DiscoveryConfig from preset + file + overrides."""
+    from driftlab.algorithms.storage import read_yaml
     from driftlab.discovery.config import DiscoveryConfig
     from driftlab.errors import DriftlabError
-    from driftlab.presets import deep_merge, load_yaml
+    from driftlab.presets import deep_merge
 
     if preset is None and config_file is None:
         raise DriftlabError("give --preset NAME (e.g. cartpole-tiny), --config FILE or --resume "
                             f"RUN_DIR; presets: {', '.join(list_presets())}")
     raw = preset_settings(preset) if preset else {}
     if config_file:
-        raw = deep_merge(raw, load_yaml(config_file))
+        raw = deep_merge(raw, read_yaml(config_file))
     raw = deep_merge(raw, overrides)
     return DiscoveryConfig.from_dict(resolve_discovery_settings(raw))
 
@@ -130,10 +132,10 @@ def build_config(preset: str | None, config_file: str | None, overrides: dict[st
 def read_run_config(run_dir: Path) -> dict[str, Any]:
     """The mapping of a discovery run directory's config.yaml (a DriftlabError
     if it is not one)."""
+    from driftlab.algorithms.storage import read_yaml
     from driftlab.errors import DriftlabError
-    from driftlab.presets import load_yaml
 
-    saved = load_yaml(run_dir / "config.yaml")
+    saved = read_yaml(run_dir / "config.yaml")
     if not isinstance(saved.get("discovery"), dict):
         raise DriftlabError(f"{run_dir}/config.yaml is not from `driftlab discover`; "
                             "pass a discovery run directory to --resume")
@@ -194,8 +196,8 @@ def preflight(config, run_dir: Path | None = None):
 def write_resumed_config(run_dir: Path, saved: dict[str, Any], config) -> bool:
     """Rewrite config.yaml (atomically) only when the resumed settings differ from
     the saved ones; every other key (command, preset) keeps its saved value."""
+    from driftlab.algorithms.storage import write_yaml
     from driftlab.discovery.config import DiscoveryConfig
-    from driftlab.rundir import write_yaml
 
     if DiscoveryConfig.from_dict(saved["discovery"]) == config:
         return False
@@ -214,10 +216,11 @@ def run(args: argparse.Namespace) -> int:
         initialize_distributed()
     import jax
 
+    from driftlab.algorithms.storage import write_yaml
     from driftlab.discovery.loop import run_discovery
     from driftlab.errors import DriftlabError
     from driftlab.presets import parse_overrides
-    from driftlab.rundir import check_output_dir, new_run_dir, write_yaml
+    from driftlab.rundir import check_output_dir, new_run_dir
 
     main = jax.process_index() == 0
     if args.resume:
@@ -251,8 +254,8 @@ def run(args: argparse.Namespace) -> int:
     outcome = run_discovery(config, run_dir, resume=bool(args.resume),
                             progress=not args.no_progress, discovery=discovery)
     if main:
+        from driftlab.algorithms.storage import read_jsonl
         from driftlab.analysis.curves import plot_discovery_progress
-        from driftlab.rundir import read_jsonl
 
         records = read_jsonl(run_dir / "metrics.jsonl")
         if records:

@@ -60,12 +60,13 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from driftlab.algorithms.storage import write_yaml
     from driftlab.analysis import plots
     from driftlab.analysis.distill import distill, write_distillation
     from driftlab.analysis.surfaces import AnalysisError, evaluate, load_source, make_grid
     from driftlab.errors import DriftlabError
     from driftlab.inspect_command import _safe
-    from driftlab.rundir import check_output_dir, new_run_dir, write_yaml
+    from driftlab.rundir import check_output_dir, new_run_dir
 
     check_output_dir(args.out)  # before the (possibly long) search
     check_arguments(args)

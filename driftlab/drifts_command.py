@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -37,8 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from driftlab.algorithms.shipped import list_shipped, shipped_dir
+    from driftlab.algorithms.storage import read_json, read_yaml
     from driftlab.errors import DriftlabError
-    from driftlab.presets import load_yaml
 
     if args.ship:
         if not args.name or not NAME_PATTERN.match(args.name):
@@ -55,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'name':22s} {'kind':8s} {'meta-training envs':34s} {'steps/run':>10s} {'gens':>5s}")
     for name in names:
         folder = shipped_dir(name)
-        prov = load_yaml(folder / "provenance.yaml") if (folder / "provenance.yaml").is_file() else {}
-        spec = load_yaml(folder / "drift.json")  # JSON is YAML
+        prov = read_yaml(folder / "provenance.yaml") if (folder / "provenance.yaml").is_file() else {}
+        spec = read_json(folder / "drift.json")
         timesteps = prov.get("timesteps", {})
         steps = ", ".join(f"{int(v):,}" for v in timesteps.values()) if isinstance(
             timesteps, dict) else str(timesteps)
@@ -92,11 +91,17 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
          dest: Path | None = None) -> Path:
     """Copy a finished discovery run into `dest/name/` (see module docstring)."""
     from driftlab.algorithms.drift_io import load_drift, save_drift
+    from driftlab.algorithms.storage import (
+        atomic_write_text,
+        read_json,
+        read_jsonl,
+        read_yaml,
+        write_jsonl,
+        write_yaml,
+    )
     from driftlab.errors import DriftlabError
-    from driftlab.presets import load_yaml
-    from driftlab.rundir import atomic_write_text, read_jsonl, write_yaml
 
-    config = load_yaml(run_dir / "config.yaml")
+    config = read_yaml(run_dir / "config.yaml")
     if config.get("command") == "distill":
         return ship_formula(run_dir, config, name, dest)
     discovery = config.get("discovery")
@@ -108,7 +113,7 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
     if not records:
         raise DriftlabError(f"{run_dir} has no metrics.jsonl records; ship a run that has "
                             "finished at least one generation")
-    spec = load_yaml(run_dir / "drift.json")
+    spec = read_json(run_dir / "drift.json")
     generation = int(spec.get("generation", records[-1]["generation"]))
     records = [r for r in records if r.get("generation", 0) <= generation]
     folder = _destination(dest, name)
@@ -145,8 +150,7 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
 
     plot_discovery_progress(records, folder / "progress.png",
                             f"{name}: {discovery.get('strategy')} on {', '.join(meta_envs)}")
-    atomic_write_text(folder / "metrics.jsonl",
-                      "".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(folder / "metrics.jsonl", records)
     return folder
 
 
@@ -158,11 +162,10 @@ def ship_formula(run_dir: Path, config: dict[str, Any], name: str, dest: Path | 
 
     from driftlab.algorithms.drift_io import load_drift, save_drift
     from driftlab.algorithms.shipped import shipped_dir
-    from driftlab.presets import load_yaml
-    from driftlab.rundir import write_yaml
+    from driftlab.algorithms.storage import read_json, read_yaml, write_yaml
 
     drift, params = load_drift(run_dir)
-    spec = load_yaml(run_dir / "drift.json")
+    spec = read_json(run_dir / "drift.json")
     source = str(config.get("drift"))
     parent = shipped_dir(source)
     folder = _destination(dest, name)
@@ -175,7 +178,7 @@ def ship_formula(run_dir: Path, config: dict[str, Any], name: str, dest: Path | 
             shutil.copyfile(run_dir / extra, folder / extra)
     inherited: dict[str, Any] = {}
     if parent is not None:
-        inherited = load_yaml(parent / "provenance.yaml")
+        inherited = read_yaml(parent / "provenance.yaml")
         shutil.copyfile(parent / "train.yaml", folder / "train.yaml")
     provenance = {
         **{k: v for k, v in inherited.items() if k not in ("name", "kind", "shipped", "commit")},

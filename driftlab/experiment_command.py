@@ -30,8 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def load_recipe(name: str) -> dict[str, Any]:
     import difflib
 
+    from driftlab.algorithms.storage import read_yaml
     from driftlab.errors import DriftlabError
-    from driftlab.presets import CONFIG_DIR, load_yaml
+    from driftlab.presets import CONFIG_DIR
 
     path = CONFIG_DIR / "experiments" / f"{name}.yaml"
     if not path.is_file():
@@ -39,7 +40,7 @@ def load_recipe(name: str) -> dict[str, Any]:
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         raise DriftlabError(f"unknown experiment {name!r}; {hint}choose one of {', '.join(names)}")
-    return load_yaml(path)
+    return read_yaml(path)
 
 
 def _sets(mapping: dict[str, Any]) -> list[str]:

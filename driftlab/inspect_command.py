@@ -34,11 +34,12 @@ def _safe(name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from driftlab.algorithms.storage import write_json, write_yaml
     from driftlab.analysis import plots
     from driftlab.analysis.conditions import check_conditions
     from driftlab.analysis.surfaces import AnalysisError, evaluate, load_source, make_grid, save_surface
     from driftlab.errors import DriftlabError
-    from driftlab.rundir import check_output_dir, new_run_dir, write_json, write_yaml
+    from driftlab.rundir import check_output_dir, new_run_dir
 
     check_output_dir(args.out)  # before any drift is loaded or evaluated
     bad = [f"--progress {p}" for p in args.progress if not 0.0 <= p <= 1.0]

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from driftlab.algorithms.storage import data_folder
+from driftlab.algorithms.storage import data_folder, read_yaml
 from driftlab.errors import DriftlabError
 
 
@@ -22,36 +22,12 @@ def _config_dir() -> Path:
 CONFIG_DIR = _config_dir()
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from a file; a missing or malformed file is a DriftlabError."""
-    path = Path(path)
-    if path.is_dir():
-        raise DriftlabError(f"config file {path} is a directory; pass a YAML file")
-    if not path.is_file():
-        raise DriftlabError(f"config file {path} does not exist; check the path")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        detail = " ".join(str(err).split())  # PyYAML's message spans several lines
-        raise DriftlabError(f"config file {path} is not valid YAML ({detail}); "
-                            "fix its syntax") from None
-    except UnicodeDecodeError:
-        raise DriftlabError(f"config file {path} is not a text file; pass a YAML file") from None
-    except OSError as err:
-        raise DriftlabError(f"config file {path} cannot be read: {err.strerror or err}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise DriftlabError(f"config file {path} must hold a mapping of settings, not {type(data).__name__}")
-    return data
-
-
 def train_preset(env_id: str) -> dict[str, Any]:
     """Training settings for `env_id`: the most specific `match` pattern of
     configs/train/*.yaml, its `defaults`, then its per-env entry."""
     best: tuple[int, dict[str, Any]] | None = None
     for path in sorted((CONFIG_DIR / "train").glob("*.yaml")):
-        data = load_yaml(path)
+        data = read_yaml(path)
         for pattern in data.get("match", []):
             if fnmatch.fnmatch(env_id, pattern):
                 score = len(pattern.replace("*", ""))

@@ -10,7 +10,6 @@ discovery from its checkpoint.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -48,6 +47,7 @@ def _done(path: Path, marker: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from driftlab.algorithms.storage import read_json, write_json
     from driftlab.cli import run_stage
     from driftlab.errors import DriftlabError
     from driftlab.rundir import new_run_dir
@@ -56,17 +56,17 @@ def run(args: argparse.Namespace) -> int:
         root = Path(args.resume)
         if not (root / "quickstart.json").is_file():
             raise DriftlabError(f"{root} is not a quickstart directory (no quickstart.json)")
+        saved = read_json(root / "quickstart.json")
         try:
-            saved = json.loads((root / "quickstart.json").read_text())
             for key in ("env", "seeds", "timesteps", "generations", "tiny"):
                 setattr(args, key, saved[key])
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        except KeyError as err:
             raise DriftlabError(f"{root / 'quickstart.json'} is damaged ({type(err).__name__}: "
                                 f"{err}); start a new quickstart with --out") from None
     else:
         root = new_run_dir(args.out, "quickstart", "cartpole-tiny")
-        (root / "quickstart.json").write_text(json.dumps(
-            {k: getattr(args, k) for k in ("env", "seeds", "timesteps", "generations", "tiny")}))
+        write_json(root / "quickstart.json",
+                   {k: getattr(args, k) for k in ("env", "seeds", "timesteps", "generations", "tiny")})
     seeds, timesteps = (2, 2e4) if args.tiny else (args.seeds, args.timesteps)
     started = time.time()
 
@@ -180,10 +180,10 @@ def _shipped_installed() -> bool:
 def _shipped_home(name: str) -> dict:
     """The meta-training env, budget and train.yaml of a shipped drift."""
     from driftlab.algorithms.shipped import shipped_dir
-    from driftlab.presets import load_yaml
+    from driftlab.algorithms.storage import read_yaml
 
     folder = shipped_dir(name)
-    provenance = load_yaml(folder / "provenance.yaml")
+    provenance = read_yaml(folder / "provenance.yaml")
     env = provenance["meta_envs"][0]
     return {"env": env, "timesteps": int(provenance["timesteps"][env]),
             "train_yaml": folder / "train.yaml"}
@@ -191,10 +191,9 @@ def _shipped_home(name: str) -> dict:
 
 def _resumable_done(discover: Path) -> bool:
     """A discovery whose metrics reach its configured number of generations."""
-    from driftlab.presets import load_yaml
-    from driftlab.rundir import read_jsonl
+    from driftlab.algorithms.storage import read_jsonl, read_yaml
 
-    target = load_yaml(discover / "config.yaml").get("discovery", {}).get("generations")
+    target = read_yaml(discover / "config.yaml").get("discovery", {}).get("generations")
     records = read_jsonl(discover / "metrics.jsonl") if (discover / "metrics.jsonl").is_file() else []
     return bool(records) and records[-1].get("generation") == target
 

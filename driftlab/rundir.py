@@ -1,81 +1,14 @@
-"""Run directories: atomic files, per-step JSON lines, saved pytrees."""
+"""Run directories: where a command's output goes, checked before anything is
+written (the files in them are written by driftlab.algorithms.storage)."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from driftlab.algorithms.storage import atomic_write_bytes, to_builtin
 from driftlab.errors import DriftlabError
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def write_yaml(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, yaml.safe_dump(to_builtin(data), sort_keys=False))
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(to_builtin(data), indent=2) + "\n")
-
-
-def read_json(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DriftlabError(f"{path} does not exist; check the path") from None
-    except json.JSONDecodeError as err:
-        raise DriftlabError(f"{path} is not valid JSON ({err}); the file is corrupt or not a driftlab file") from None
-
-
-class JsonlWriter:
-    """Appends one JSON object per line and flushes, so a crash loses at most
-    the line being written."""
-
-    def __init__(self, path: str | Path, truncate: bool = False):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "w" if truncate else "a")  # noqa: SIM115
-
-    def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(to_builtin(record)) + "\n")
-        self._handle.flush()
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> JsonlWriter:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """All complete lines; a torn last line (crash mid-write) is skipped. A line
-    that is valid JSON but not an object cannot be a torn line (each line starts
-    with `{`), so it is a DriftlabError naming the file and the line."""
-    path = Path(path)
-    records = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(record, dict):
-            raise DriftlabError(f"{path} line {number} is {type(record).__name__} JSON, not an "
-                                "object; the file is damaged or not written by driftlab")
-        records.append(record)
-    return records
 
 
 def _reason(err: OSError) -> str:

@@ -19,11 +19,18 @@ from tqdm.auto import tqdm
 from driftlab import envs
 from driftlab.algorithms import Drift, TrainConfig, Trainer, make_drift
 from driftlab.algorithms.drift_io import load_drift
-from driftlab.algorithms.storage import atomic_write_bytes
-from driftlab.analysis.curves import final_returns, plot_learning_curves
+from driftlab.algorithms.evaluation import final_return
+from driftlab.algorithms.storage import (
+    JsonlWriter,
+    atomic_write_bytes,
+    read_yaml,
+    write_json,
+    write_yaml,
+)
+from driftlab.analysis.curves import plot_learning_curves
 from driftlab.errors import DriftlabError
-from driftlab.presets import deep_merge, load_yaml, train_preset
-from driftlab.rundir import JsonlWriter, new_run_dir, write_json, write_yaml
+from driftlab.presets import deep_merge, train_preset
+from driftlab.rundir import new_run_dir
 
 
 @dataclass
@@ -52,7 +59,7 @@ def resolve_settings(env_id: str, config_file: str | None = None,
     dropped (a learned `--drift` file or a discovery's inner runs bring their own)."""
     settings = train_preset(env_id)
     if config_file:
-        settings = deep_merge(settings, load_yaml(config_file))
+        settings = deep_merge(settings, read_yaml(config_file))
     settings = deep_merge(settings, overrides or {})
     if timesteps is not None:
         settings["total_timesteps"] = int(timesteps)
@@ -183,7 +190,7 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
                         {"mean": result.obs_stats.mean, "var": result.obs_stats.var}})))
     all_returns = np.concatenate(returns, axis=1)
     timesteps = np.arange(1, n_updates + 1) * config.batch_size
-    finals = final_returns(all_returns)
+    finals = final_return(all_returns)
     diverged = [int(i) for i in np.flatnonzero(diverged_at)]
     finals[diverged] = np.nan  # a diverged run's return is not a result
     sps = n_updates * config.batch_size * seeds / seconds
@@ -201,6 +208,6 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     })
     if plot:
         plot_learning_curves({algo: (timesteps, all_returns)}, run_dir / "learning_curve.png",
-                             title=f"{algo} on {env_id}")
+                             f"{algo} on {env_id}: mean and 95% bootstrap band over seeds")
     return TrainOutcome(run_dir, finals, all_returns, timesteps, seconds, sps,
                         {int(i): int(diverged_at[i]) for i in diverged})

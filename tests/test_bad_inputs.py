@@ -209,7 +209,7 @@ CASES += [
     case("train-config-hidden", [*TRAIN_CONFIG, "{ws}/cfg/actor_hidden_ab.yaml"],
          "actor_hidden must be a list of whole numbers"),
     case("train-config-list", [*TRAIN_CONFIG, "{ws}/cfg/list.yaml"],
-         "must hold a mapping of settings, not list"),
+         "holds a list, not a mapping of settings"),
     case("train-config-invalid", [*TRAIN_CONFIG, "{ws}/cfg/invalid.yaml"],
          "is not valid YAML"),
     case("train-config-binary", [*TRAIN_CONFIG, "{ws}/cfg/binary.yaml"],
@@ -232,7 +232,7 @@ DRIFT_FILES = [
     ("ppo_unknownopt.json", "ppo", "unknown option(s) 'foo' for drift 'ppo'"),
     ("kind_list.json", "ppo", "'kind' must be a drift family name"),
     ("distilled_shape.json", "distilled", "parameter ['alpha'] has shape (2,)"),
-    ("garbage.json", "lpo", "is not a drift JSON file"),
+    ("garbage.json", "lpo", "is unreadable: not valid JSON"),
     ("lpo_no_params", "lpo", "is missing"),
     ("lpo_corrupt_params", "lpo", "is corrupt"),
 ]
@@ -300,6 +300,7 @@ for name, message in [
     ("int_line", "line 2 is int JSON, not an object"),
     ("str_line", "line 1 is str JSON, not an object"),
     ("null_line", "line 3 is NoneType JSON, not an object"),
+    ("corrupt_middle", "line 2 is not valid JSON"),
     ("strings_per_seed", "episode_return_per_seed must be a list of numbers"),
     ("ragged", "line 2 has 1 seeds, the lines before it 2"),
     ("timesteps_str", "timesteps must be a number, got 'abc'"),
@@ -393,7 +394,7 @@ CASES += [
     case("discover-config-inner", [*DISCOVER_CONFIG, "{ws}/cfg/inner_5.yaml"],
          "inner must be a mapping"),
     case("discover-config-list", [*DISCOVER_CONFIG, "{ws}/cfg/list.yaml"],
-         "must hold a mapping of settings, not list"),
+         "holds a list, not a mapping of settings"),
     case("discover-config-missing", [*DISCOVER_CONFIG, "{ws}/cfg/missing.yaml"],
          "does not exist"),
     case("discover-set-no-equals", discover("population"), "--set expects key=value"),
@@ -634,6 +635,8 @@ def build_workspace(ws: Path) -> None:
     _train_run(compare / "int_line", _jsonl(good[:1]) + "5\n", summary, config)
     _train_run(compare / "str_line", '"abc"\n' + _jsonl(good), summary, config)
     _train_run(compare / "null_line", _jsonl(good[:2]) + "null\n", summary, config)
+    _train_run(compare / "corrupt_middle", _jsonl(good[:1]) + '{"update": 2, "tim\n'
+               + _jsonl(good[2:]), summary, config)
     _train_run(compare / "strings_per_seed", [{**good[0], "episode_return_per_seed": "abc"}],
                summary, config)
     _train_run(compare / "ragged", [good[0], {**good[1], "episode_return_per_seed": [1.0]}],

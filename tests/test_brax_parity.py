@@ -394,7 +394,7 @@ BRAX_CPU_TIMESTEPS = 2_000_000
 
 def train_brax_cpu(overrides: dict, eps: float, seeds: int = 4) -> np.ndarray:
     """Final return per seed (mean of the last 10% of updates) of PPO with clip `eps`."""
-    from driftlab.analysis.curves import final_returns
+    from driftlab.algorithms.evaluation import final_return
     from driftlab.training import build
 
     settings = resolve_settings("brax/inverted_pendulum", overrides={**BRAX_CPU, **overrides},
@@ -404,7 +404,7 @@ def train_brax_cpu(overrides: dict, eps: float, seeds: int = 4) -> np.ndarray:
     trainer = Trainer(env, config, drift)
     keys = jax.random.split(jax.random.key(0), seeds)
     result = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))(keys, drift.default_params)
-    return final_returns(np.asarray(result.metrics["episode_return"]))
+    return final_return(np.asarray(result.metrics["episode_return"]))
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from driftlab import envs
-from driftlab.analysis.curves import final_returns
-from driftlab.presets import CONFIG_DIR, load_yaml
+from driftlab.algorithms.evaluation import final_return
+from driftlab.algorithms.storage import read_yaml
+from driftlab.presets import CONFIG_DIR
 from driftlab.training import build, resolve_settings
 
 SEEDS = 4
@@ -28,7 +29,7 @@ def train_seeds(env_id: str, algo: str, timesteps: int, **overrides) -> np.ndarr
     trainer = Trainer(env, config, drift)
     keys = jax.random.split(jax.random.key(0), SEEDS)
     result = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))(keys, params)
-    return final_returns(np.asarray(result.metrics["episode_return"]))
+    return final_return(np.asarray(result.metrics["episode_return"]))
 
 
 def random_policy_return(env_id: str, num_envs: int, steps: int) -> float:
@@ -80,7 +81,7 @@ INVERTED_PENDULUM_CPU = CONFIG_DIR / "train" / "cpu" / "brax-inverted-pendulum.y
 
 @pytest.mark.slow
 def test_brax_inverted_pendulum_reaches_800_within_1e6_steps():
-    settings = load_yaml(INVERTED_PENDULUM_CPU)
+    settings = read_yaml(INVERTED_PENDULUM_CPU)
     assert settings["total_timesteps"] == 1_000_000
     finals = train_seeds("brax/inverted_pendulum", "ppo", 1_000_000, **settings)
     assert finals.mean() >= 800, finals

@@ -14,8 +14,8 @@ import pytest
 from driftlab import envs
 from driftlab.algorithms import TrainConfig, Trainer, make_drift
 from driftlab.algorithms.drift_io import load_drift
+from driftlab.algorithms.evaluation import final_return
 from driftlab.algorithms.shipped import shipped_dir
-from driftlab.analysis.curves import final_returns
 from driftlab.training import resolve_settings
 
 SEEDS = 64
@@ -29,7 +29,7 @@ def finals(drift, params) -> np.ndarray:
     trainer = Trainer(envs.make(env_id), config, drift)
     keys = jax.random.split(jax.random.key(0), SEEDS)
     runs = jax.jit(jax.vmap(lambda k: trainer.train(k, params).metrics["episode_return"]))(keys)
-    return final_returns(np.asarray(runs))
+    return final_return(np.asarray(runs))
 
 
 @pytest.mark.slow
