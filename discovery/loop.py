@@ -153,7 +153,6 @@ class Discovery:
         self.logs_constants = config.drift_kind != "lpo" and self.space.low_dimensional
         self.mesh = mesh if mesh is not None else sharding.make_mesh()
         self.num_devices = int(self.mesh.devices.size)
-        self.member_batch = config.resolved_member_batch(self.mesh.devices.flat[0].platform)
         self.padded = sharding.padded_size(config.population, self.num_devices,
                                            config.population_padding)
         self.trainers: dict[str, Trainer] = {}
@@ -161,6 +160,11 @@ class Discovery:
             train_config = TrainConfig.from_dict(config.train[env_id])
             env = envs.make(env_id, **train_config.env_options)
             self.trainers[env_id] = Trainer(env, train_config, self.drift)
+        # A member's rollout buffer (observations, float32), the largest over the meta envs.
+        member_bytes = config.rollouts_per_member * max(
+            4 * t.config.batch_size * t.obs_dim for t in (self.trainers[e] for e in config.envs))
+        self.member_batch = config.resolved_member_batch(self.mesh.devices.flat[0].platform,
+                                                         member_bytes)
         references = references or {}
         if config.normalized:
             missing = [e for e in config.envs if e not in references]

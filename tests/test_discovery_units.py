@@ -231,10 +231,14 @@ def test_cpu_devices_setting(monkeypatch):
 
 
 def test_member_batch_resolves_per_platform():
-    assert make_config().resolved_member_batch("cpu") == 1
-    assert make_config().resolved_member_batch("gpu") is None  # the whole population at once
-    assert make_config(member_batch="all").resolved_member_batch("cpu") is None
-    assert make_config(member_batch=3).resolved_member_batch("gpu") == 3
+    from driftlab.discovery.config import CPU_BATCH_BYTES
+
+    breakout = 4 * 16 * 128 * 400  # bytes of one member's rollout observations
+    assert make_config().resolved_member_batch("cpu", breakout) == CPU_BATCH_BYTES // breakout
+    assert make_config().resolved_member_batch("cpu", 10 * CPU_BATCH_BYTES) == 1
+    assert make_config().resolved_member_batch("gpu", breakout) is None  # all at once
+    assert make_config(member_batch="all").resolved_member_batch("cpu", 1) is None
+    assert make_config(member_batch=3).resolved_member_batch("gpu", 1) == 3
 
 
 def test_members_in_sequence_score_as_one_batch():
