@@ -19,16 +19,19 @@ Max/Min/Piecewise elementwise and broadcastable (sympy's own printers turn
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
-import sympy
 
 from driftlab.algorithms.drifts import Drift, register_drift
 
+if TYPE_CHECKING:
+    import sympy
+
+# sympy is imported where a formula is parsed or compiled, not with driftlab: it costs
+# ~0.9 s, and `train --algo ppo` never needs it.
 VARIABLES = ("r", "log_r", "A", "p")
-_FUNCTIONS = {"relu": lambda x: sympy.Max(x, 0), "square": lambda x: x ** 2}
 
 
 class FormulaError(ValueError):
@@ -38,11 +41,12 @@ class FormulaError(ValueError):
 def parse_expression(text: str, constants: dict[str, float] | None = None) -> sympy.Expr:
     """Parse `text` with r, log_r, A, p and the names of `constants` as plain symbols
     (so `beta`, `E` or `S` do not become sympy's special functions/numbers)."""
+    import sympy
     from sympy.parsing.sympy_parser import parse_expr
 
     names = set(VARIABLES) | set(constants or {})
     local = {name: sympy.Symbol(name, real=True) for name in names}
-    local.update(_FUNCTIONS)
+    local.update({"relu": lambda x: sympy.Max(x, 0), "square": lambda x: x ** 2})
     try:
         expr = parse_expr(text, local_dict=local)
     except Exception as err:  # sympy raises SyntaxError, TokenError, TypeError, ...
@@ -55,6 +59,8 @@ def parse_expression(text: str, constants: dict[str, float] | None = None) -> sy
 
 def _compile(expr: sympy.Basic) -> Callable[[dict[str, jax.Array]], jax.Array]:
     """A function env -> value evaluating `expr` with jax.numpy, elementwise."""
+    import sympy
+
     if isinstance(expr, sympy.Symbol):
         name = expr.name
         return lambda env: env[name]

@@ -160,9 +160,9 @@ def test_cli_cache_on_by_default_off_and_moved(tmp_path):
     "Trainer(env, config, drift)\n"
     "from driftlab import envs; envs.list_envs()",
 ])
-def test_gymnax_training_imports_no_brax_mujoco_or_seaborn(code):
+def test_gymnax_training_imports_no_brax_mujoco_seaborn_or_sympy(code):
     check = code + "\nimport sys\nprint(sorted(m for m in sys.modules" \
-                   " if m.split('.')[0] in ('brax', 'mujoco', 'seaborn')))"
+                   " if m.split('.')[0] in ('brax', 'mujoco', 'seaborn', 'sympy')))"
     proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
                           cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr
