@@ -61,6 +61,13 @@ def describe_type(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+def check_adam_betas(b1: float, b2: float, error: type[ConfigError] = ConfigError) -> None:
+    """Adam's moment decays (inner optimiser and ES alike) must lie in [0, 1)."""
+    for key, value in (("adam_b1", b1), ("adam_b2", b2)):
+        if not 0.0 <= value < 1.0:
+            raise error(f"{key} must be in [0, 1) (an Adam moment decay such as 0.9), got {value}")
+
+
 def coerce(key: str, value: Any, hint: Any, error: type[ConfigError] = ConfigError) -> Any:
     """`value` as the annotated type `hint`, or `error` naming `key`, the value and
     the expected type. Handles bool, int, float, str, X | None, tuple[X, ...] and
@@ -342,10 +349,7 @@ class TrainConfig:
         if not (math.isfinite(self.adam_eps) and self.adam_eps >= 0):
             raise ConfigError(f"adam_eps must be a small non-negative number such as 1e-5, "
                               f"got {self.adam_eps}")
-        for key in ("adam_b1", "adam_b2"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise ConfigError(f"{key} must be in [0, 1) (an Adam moment decay such as 0.9), "
-                                  f"got {getattr(self, key)}")
+        check_adam_betas(self.adam_b1, self.adam_b2, ConfigError)
         if self.continuous not in ("clip", "tanh", "brax_tanh"):
             raise ConfigError(f"continuous must be 'clip', 'tanh' or 'brax_tanh', "
                               f"got {self.continuous!r}")

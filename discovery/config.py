@@ -17,7 +17,7 @@ from typing import Any
 import jax
 
 from driftlab.algorithms import ConfigError, TrainConfig
-from driftlab.algorithms.config import coerce, field_types
+from driftlab.algorithms.config import check_adam_betas, coerce, field_types
 
 FITNESS_SHAPING = ("centered_rank", "z_score", "none")
 PADDING = ("pad", "refuse")
@@ -365,10 +365,7 @@ class DiscoveryConfig:
             if not 0 <= getattr(self, key) < math.inf:
                 raise DiscoveryError(f"{key} must be a number >= 0 (0 = no floor), "
                                      f"got {getattr(self, key)}")
-        for key in ("adam_b1", "adam_b2"):
-            if not 0.0 <= getattr(self, key) < 1.0:
-                raise DiscoveryError(f"{key} must be in [0, 1) (an Adam moment decay such as "
-                                     f"0.9), got {getattr(self, key)}")
+        check_adam_betas(self.adam_b1, self.adam_b2, DiscoveryError)
         for key in ("sigma_decay", "lr_decay"):
             if not 0 < getattr(self, key) <= 1:
                 raise DiscoveryError(f"{key} must be in (0, 1] (1 = no decay), "
