@@ -184,8 +184,8 @@ class DiscoveryConfig:
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     population_padding: str = "pad"
-    # Members trained together in one vmapped batch, per device: "auto" (1 on CPU, where
-    # a large batch is slower than runs in sequence; all on accelerators), "all", or k.
+    # Members trained together in one vmapped batch, per device: "auto" (on CPU as many as
+    # fit CPU_BATCH_BYTES, see resolved_member_batch; all on accelerators), "all", or k.
     member_batch: int | str = "auto"
     tensorboard: bool = False
     wandb: bool = False

@@ -65,8 +65,8 @@ def member_returns(trainer: Trainer, population: Any, keys: jax.Array,
 
     `member_batch`: None trains every member in one vmapped batch; k trains the
     members k at a time in sequence (`lax.map`), each batch's runs vmapped (a
-    member's rollouts always are). On CPU a batch of one is faster than one large
-    batch (benchmarks/discovery.py); accelerators want the whole population.
+    member's rollouts always are). On CPU a cache-sized batch is faster than one
+    large batch (benchmarks/discovery.py); accelerators want the whole population.
     `groups`: the member axis is first split into this many groups (one per
     device: the sharded axis), vmapped, each running its members in sequence."""
 

@@ -76,15 +76,9 @@ def _commit() -> str:
 def _destination(dest: Path | None, name: str) -> Path:
     """`dest/name/` (default: the source tree's drifts/), created; one-line error if not."""
     from driftlab.algorithms.shipped import _SOURCE_TREE
-    from driftlab.errors import DriftlabError
+    from driftlab.rundir import create_dir
 
-    folder = (dest or _SOURCE_TREE) / name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DriftlabError(f"cannot create {folder} ({err.strerror or err}); choose another "
-                            "--dest") from None
-    return folder
+    return create_dir((dest or _SOURCE_TREE) / name, "--dest")
 
 
 def ship(run_dir: Path, name: str, heldout: list[str] | None = None,

@@ -74,9 +74,15 @@ def new_run_dir(out: str | Path | None, kind: str, name: str) -> Path:
         while path.exists():
             suffix += 1
             path = Path("runs") / f"{kind}-{safe}-{stamp}-{suffix}"
+    return create_dir(path, "--out")
+
+
+def create_dir(path: Path, option: str) -> Path:
+    """`path` created (with parents), or a one-line DriftlabError naming it, the
+    reason and the command-line `option` to change."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DriftlabError(f"output directory {path} cannot be created: {_reason(err)}; "
-                            "choose another --out") from None
+                            f"choose another {option}") from None
     return path

@@ -67,10 +67,9 @@ def resolve_settings(env_id: str, config_file: str | None = None,
     if not isinstance(by_algo, dict) or not all(isinstance(v, dict) for v in by_algo.values()):
         raise DriftlabError(f"drift_by_algo must map algorithm names to their drift constants, "
                             f"e.g. {{ppo: {{eps: 0.3}}}}, got {by_algo!r}")
-    if algo is not None and by_algo.get(algo):
-        explicit = settings.get("drift")
-        settings["drift"] = (deep_merge(by_algo[algo], explicit) if isinstance(explicit, dict)
-                             else explicit if explicit is not None else dict(by_algo[algo]))
+    explicit = settings.get("drift")
+    if by_algo.get(algo) and (explicit is None or isinstance(explicit, dict)):
+        settings["drift"] = deep_merge(by_algo[algo], explicit or {})
     return settings
 
 
@@ -121,7 +120,7 @@ def over_seeds(fn, seeds: int, in_axes: tuple = (0,)):
     return one_seed
 
 
-def chunk_runner(trainer: Trainer, drift_params: Any, length: int, seeds: int = 2):
+def chunk_runner(trainer: Trainer, drift_params: Any, length: int, seeds: int):
     """`run(states, n) -> (states, metrics)`: the next `n <= length` updates of
     every seed (leading axis of `states`; `seeds` of them), jitted once for the run.
 
@@ -222,8 +221,7 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
                             {"mean": result.obs_stats.mean, "var": result.obs_stats.var}})
     # On the host copy, in numpy: per-leaf jnp checks would compile a dozen tiny programs.
     params_finite = np.all([np.isfinite(x).reshape(seeds, -1).all(axis=1)
-                            for x in jax.tree.leaves({"actor": saved["actor"],
-                                                      "critic": saved["critic"]})], axis=0)
+                            for x in jax.tree.leaves((saved["actor"], saved["critic"]))], axis=0)
     diverged_at[(diverged_at == 0) & ~params_finite] = n_updates
     atomic_write_bytes(run_dir / "params.msgpack", serialization.msgpack_serialize(saved))
     all_returns = np.concatenate(returns, axis=1)
