@@ -1,6 +1,8 @@
 """Comparison statistics over train run directories: IQM and percentile
-bootstrap confidence intervals over seeds (numpy only, the rliable recipe),
-learning curves with a bootstrap band, normalised scores across envs."""
+bootstrap confidence intervals over seeds, learning curves with a bootstrap
+band, scores normalised per env ((R - R_random) / (R_PPO - R_random)) with
+their aggregate IQM, probability of improvement over the reference and
+performance profiles (the statistics themselves: analysis/statistics.py)."""
 
 from __future__ import annotations
 
@@ -14,33 +16,15 @@ import numpy as np
 from driftlab.algorithms.evaluation import final_return
 from driftlab.algorithms.storage import read_json, read_jsonl, read_yaml
 from driftlab.analysis.curves import plot_learning_curves
+from driftlab.analysis.statistics import (  # noqa: F401  (iqm, bootstrap_ci: re-exported)
+    aggregate_iqm,
+    bootstrap_ci,
+    iqm,
+    normalize,
+    performance_profile,
+    probability_of_improvement_ci,
+)
 from driftlab.analysis.surfaces import AnalysisError
-
-
-def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Interquartile mean: the mean of the middle 50% (25% trimmed on each side,
-    as scipy.stats.trim_mean(x, 0.25) and rliable do)."""
-    values = np.sort(np.asarray(values, np.float64), axis=axis)
-    n = values.shape[axis]
-    cut = int(math.floor(0.25 * n))
-    kept = np.take(values, np.arange(cut, n - cut), axis=axis)
-    return kept.mean(axis=axis)
-
-
-def bootstrap_ci(values: np.ndarray, statistic=iqm, resamples: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of `statistic` over the seeds (last axis).
-    values: (seeds,)."""
-    values = np.asarray(values, np.float64)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, values.size, (resamples, values.size))
-    stats = statistic(values[index], axis=-1)
-    alpha = (1.0 - level) / 2
-    low, high = np.quantile(stats, [alpha, 1 - alpha])
-    return float(low), float(high)
 
 
 @dataclass
@@ -188,19 +172,100 @@ def final_table(groups: list[RunGroup], resamples: int = 2000, seed: int = 0) ->
     return rows
 
 
-def normalized_scores(groups: list[RunGroup], reference: str | None = "ppo",
-                      resamples: int = 2000, seed: int = 0) -> dict[str, dict[str, float]]:
-    """Per label: IQM over all (env, seed) of scores normalised per env by the
-    reference label's mean final return `ref` (if it ran on that env, else the
-    largest-magnitude mean on that env) as 1 + (x - ref)/|ref|; with a
-    stratified (per env) bootstrap CI."""
+RANDOM_EPISODES = 256  # random-policy episodes per env (`random_policy_return`)
+
+
+def random_returns_of(groups: list[RunGroup], seed: int = 0) -> dict[str, float]:
+    """Measure each env's random-policy return (`evaluation.random_policy_return`,
+    RANDOM_EPISODES episodes, key `seed`) with the env options of its first run's
+    config.yaml (they change e.g. the episode length). An env that cannot be made
+    here, or has no episode length, is left out (its scores then fall back)."""
+    import jax
+
+    from driftlab import envs
+    from driftlab.algorithms.evaluation import random_policy_return
+
+    out: dict[str, float] = {}
+    for group in {g.env: g for g in reversed(groups)}.values():  # each env's first group
+        config_path = Path(group.run_dirs[0]) / "config.yaml"
+        config = read_yaml(config_path, AnalysisError) if config_path.is_file() else {}
+        train = config.get("train") if isinstance(config.get("train"), dict) else {}
+        options = train.get("env_options") or {}
+        try:
+            env = envs.make(group.env, **options)
+            out[group.env] = random_policy_return(env, jax.random.key(seed), RANDOM_EPISODES)
+        except ValueError:  # unknown or unavailable env, no episode length
+            continue
+    return out
+
+
+def read_random_returns(path: str | Path) -> dict[str, float]:
+    """{env id: random-policy return} from a JSON or YAML mapping (evaluate writes
+    one as random_returns.json); anything else is an AnalysisError naming the file."""
+    path = Path(path)
+    data = (read_json if path.suffix == ".json" else read_yaml)(path, AnalysisError)
+    bad = {k: v for k, v in data.items()
+           if not (_number(v) and v is not None and math.isfinite(v))}
+    if bad:
+        raise AnalysisError(f"{path}: random-policy returns must be finite numbers per env id, "
+                            f"got {bad!r}")
+    return {str(k): float(v) for k, v in data.items()}
+
+
+@dataclass
+class Normalization:
+    """Per-env scores of every label, and how they were made: `scheme` "random" is
+    (R - R_random) / (R_ref - R_random) (0 = random policy, 1 = the reference's
+    mean); "reference" is 1 + (R - R_ref) / |R_ref| (used when some env has no
+    random-policy return, no reference run, or a reference not above random)."""
+
+    scheme: str
+    note: str
+    scores: dict[str, dict[str, np.ndarray]]  # label -> env -> (seeds,), NaN: diverged
+    reference_returns: dict[str, float]  # env -> the reference's mean final return
+    random_returns: dict[str, float]
+
+
+def _mean(group: RunGroup) -> float:
+    finals = group.finals
+    return float(np.nanmean(finals)) if np.isfinite(finals).any() else float("nan")
+
+
+def normalize_groups(groups: list[RunGroup], reference: str | None = "ppo",
+                     random_returns: dict[str, float] | None = None) -> Normalization:
+    """Scores per (label, env). With `random_returns` and a reference that ran and
+    beat the random policy on every env: (R - R_random) / (R_ref - R_random), R_ref
+    the reference's mean final return there. Otherwise, for every env alike, the
+    fallback 1 + (R - ref) / |ref| with ref the reference's mean (the largest-magnitude
+    mean where the reference did not run); `note` says which and why."""
     by_env: dict[str, list[RunGroup]] = {}
     for group in groups:
         by_env.setdefault(group.env, []).append(group)
-    scores: dict[str, list[np.ndarray]] = {}
-    for env_groups in by_env.values():
-        means = {g.label: float(np.nanmean(g.finals)) if np.isfinite(g.finals).any()
-                 else float("nan") for g in env_groups}
+    refs = {env: next((_mean(g) for g in gs if g.label == reference), float("nan"))
+            for env, gs in by_env.items()}
+    given = random_returns is not None
+    random_returns = dict(random_returns or {})
+    problems = []
+    if given and reference:
+        for env in by_env:
+            if not math.isfinite(refs[env]):
+                problems.append(f"{env} has no {reference} result")
+            elif env not in random_returns:
+                problems.append(f"{env} has no random-policy return")
+            elif refs[env] <= random_returns[env]:
+                problems.append(f"on {env} {reference} ({refs[env]:.4g}) is not above the "
+                                f"random policy ({random_returns[env]:.4g})")
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    if reference and random_returns and not problems:
+        for env, env_groups in by_env.items():
+            for g in env_groups:
+                scores.setdefault(g.label, {})[env] = normalize(g.finals, random_returns[env],
+                                                                refs[env])
+        note = (f"(R - R_random) / (R_{reference} - R_random) per env: 0 = random policy, "
+                f"1 = {reference}'s mean final return")
+        return Normalization("random", note, scores, refs, random_returns)
+    for env, env_groups in by_env.items():
+        means = {g.label: _mean(g) for g in env_groups}
         means = {k: v for k, v in means.items() if math.isfinite(v)} or {"": 1.0}
         denom = means.get(reference) if reference else None
         if denom is None or denom == 0:
@@ -210,24 +275,93 @@ def normalized_scores(groups: list[RunGroup], reference: str | None = "ppo",
             # 1 + (x - ref)/|ref|: x/ref for positive returns, and for envs with
             # negative returns (Acrobot, Pendulum) still 1 at the reference and
             # higher when better.
-            scores.setdefault(g.label, []).append(1.0 + (g.finals - denom) / abs(denom))
-    rng = np.random.default_rng(seed)
+            scores.setdefault(g.label, {})[env] = 1.0 + (g.finals - denom) / abs(denom)
+    why = ("; ".join(problems) if problems else
+           f"no reference ({reference})" if given and not reference else "no random-policy returns")
+    note = (f"1 + (R - R_ref) / |R_ref| per env (R_ref: {reference}'s mean final return, else "
+            f"the largest-magnitude mean), not (R - R_random) / (R_ref - R_random): {why}")
+    return Normalization("reference", note, scores, refs, random_returns)
+
+
+def normalized_scores(groups: list[RunGroup], reference: str | None = "ppo",
+                      resamples: int = 2000, seed: int = 0,
+                      random_returns: dict[str, float] | None = None,
+                      normalization: Normalization | None = None) -> dict[str, dict[str, float]]:
+    """Per label: the IQM over all (env, seed) of the scores of `normalize_groups`
+    with a stratified (per env) bootstrap CI (`statistics.aggregate_iqm`).
+    Diverged seeds have no score; a label with an env where none has one gets NaN."""
+    norm = normalization or normalize_groups(groups, reference, random_returns)
     out = {}
-    for label, per_env in scores.items():
-        # Diverged seeds have no score: the IQM is over the seeds that have one.
-        per_env = [s[np.isfinite(s)] for s in per_env]
-        if not all(s.size for s in per_env):
-            out[label] = {"iqm": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
-                          "envs": len(per_env), "runs": int(sum(s.size for s in per_env))}
-            continue
-        flat = np.concatenate(per_env)
-        # Stratified bootstrap: resample seeds within each env, as rliable does.
-        samples = np.stack([np.concatenate([s[rng.integers(0, len(s), len(s))] for s in per_env])
-                            for _ in range(resamples)])
-        low, high = np.quantile(iqm(samples, -1), [0.025, 0.975])
-        out[label] = {"iqm": float(iqm(flat)), "ci_low": float(low), "ci_high": float(high),
-                      "envs": len(per_env), "runs": int(flat.size)}
+    for label, per_env in norm.scores.items():
+        estimate = aggregate_iqm(list(per_env.values()), resamples, seed=seed)
+        out[label] = {**estimate.as_dict("iqm"), "envs": len(per_env),
+                      "runs": int(sum(np.isfinite(s).sum() for s in per_env.values()))}
     return out
+
+
+def improvement_over(norm: Normalization, reference: str = "ppo", resamples: int = 2000,
+                     seed: int = 0) -> dict[str, dict[str, float]]:
+    """Per label other than `reference`: the probability of improvement P(label >
+    reference) over the envs both ran on, with a stratified-bootstrap CI
+    (`statistics.probability_of_improvement_ci`). Ranks within an env, so it does
+    not depend on the normalisation."""
+    ref = norm.scores.get(reference)
+    out: dict[str, dict[str, float]] = {}
+    if ref is None:
+        return out
+    for label, per_env in norm.scores.items():
+        if label == reference:
+            continue
+        envs = [env for env in per_env if env in ref]
+        if not envs:
+            continue
+        estimate = probability_of_improvement_ci([per_env[e] for e in envs],
+                                                 [ref[e] for e in envs], resamples, seed=seed)
+        out[label] = {**estimate.as_dict("probability"), "envs": len(envs)}
+    return out
+
+
+def performance_profiles(norm: Normalization, resamples: int = 2000, seed: int = 0,
+                         points: int = 101) -> tuple[np.ndarray, dict[str, tuple]]:
+    """(taus (points,), {label: (profile, low, high)}): score distributions
+    (`statistics.performance_profile`) on one tau grid from min(0, lowest score)
+    to max(1.5, highest score) over every label's finite scores."""
+    every = np.concatenate([s for per_env in norm.scores.values() for s in per_env.values()])
+    every = every[np.isfinite(every)]
+    low = min(0.0, float(every.min())) if every.size else 0.0
+    high = max(1.5, float(every.max())) if every.size else 1.5
+    taus = np.linspace(low, high, points)
+    return taus, {label: performance_profile(list(per_env.values()), taus, resamples, seed=seed)
+                  for label, per_env in norm.scores.items()}
+
+
+def plot_performance_profiles(taus: np.ndarray, profiles: dict[str, tuple], path: str | Path,
+                              title: str, reference: str = "ppo", scheme: str = "random") -> Path:
+    """performance_profile.png, 750 x 450 pixels: per label the fraction of runs
+    with a normalised score above tau, with its 95% bootstrap band; tau = 1 (the
+    reference's mean) marked; `scheme` as in `Normalization` names the scale on the
+    x axis. Built on matplotlib's object API (`Figure`)."""
+    from matplotlib.figure import Figure
+
+    from driftlab.analysis.plots import save_png
+
+    fig = Figure(figsize=(7.5, 4.5), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    for index, (label, (profile, low, high)) in enumerate(profiles.items()):
+        colour = f"C{index}"
+        ax.fill_between(taus, low, high, color=colour, alpha=0.2, linewidth=0, step="post")
+        ax.step(taus, profile, where="post", color=colour, linewidth=2, label=label)
+    ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
+    ax.annotate(f"{reference} mean", xy=(1.0, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(3, -12), textcoords="offset points", fontsize=8)
+    zero = "random policy" if scheme == "random" else f"{reference} minus |{reference}|"
+    ax.set_xlabel(f"normalised score tau (0 = {zero}, 1 = {reference})")
+    ax.set_ylabel("fraction of runs with score > tau")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    return save_png(fig, path)
 
 
 def plot_curves(groups: list[RunGroup], out: Path, seed: int = 0) -> list[Path]:
@@ -238,8 +372,11 @@ def plot_curves(groups: list[RunGroup], out: Path, seed: int = 0) -> list[Path]:
             for env in sorted({g.env for g in groups})]
 
 
-def table_markdown(rows: list[Row], normalized: dict[str, dict[str, float]]) -> str:
-    """The final-return table and the normalised-score table as markdown."""
+def table_markdown(rows: list[Row], normalized: dict[str, dict[str, float]],
+                   improvement: dict[str, dict[str, float]] | None = None,
+                   note: str | None = None, reference: str = "ppo") -> str:
+    """The final-return table, the normalised-score table (with `note`, how scores
+    were normalised) and the probability-of-improvement table as markdown."""
     lines = ["| env | algorithm | seeds | mean | IQM | 95% CI (IQM) |",
              "|---|---|---:|---:|---:|---|"]
     for row in rows:
@@ -249,11 +386,20 @@ def table_markdown(rows: list[Row], normalized: dict[str, dict[str, float]]) -> 
             continue
         lines.append(f"| {row.env} | {row.label} | {seeds} | {row.mean:.2f} | {row.iqm:.2f} "
                      f"| [{row.ci_low:.2f}, {row.ci_high:.2f}] |")
-    lines += ["", "| algorithm | envs | normalised IQM | 95% CI |", "|---|---:|---:|---|"]
+    lines += [""] + ([f"Normalised scores: {note}.", ""] if note else [])
+    lines += ["| algorithm | envs | normalised IQM | 95% CI |", "|---|---:|---:|---|"]
     for label, s in normalized.items():
         if not math.isfinite(s["iqm"]):
             lines.append(f"| {label} | {s['envs']} | diverged | - |")
             continue
         lines.append(f"| {label} | {s['envs']} | {s['iqm']:.3f} | "
                      f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}] |")
+    if improvement:
+        lines += ["", f"| algorithm | envs | P(algorithm > {reference}) | 95% CI |",
+                  "|---|---:|---:|---|"]
+        for label, s in improvement.items():
+            value = "-" if not math.isfinite(s["probability"]) else f"{s['probability']:.3f}"
+            interval = ("-" if not math.isfinite(s["ci_low"]) else
+                        f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}]")
+            lines.append(f"| {label} | {s['envs']} | {value} | {interval} |")
     return "\n".join(lines) + "\n"
