@@ -1,4 +1,4 @@
-"""`driftlab` command line: discover, train, inspect, distill, compare, envs.
+"""`driftlab` command line: discover, train, inspect, distill, compare, evaluate, envs.
 
 Each verb lives in its own module exposing `add_parser(subparsers)` and
 `run(args) -> int`; this file only wires them up and turns user errors into
@@ -30,6 +30,7 @@ OPTIONAL_COMMANDS = {
     "compare": "driftlab.compare_command",
     "quickstart": "driftlab.quickstart_command",
     "experiment": "driftlab.experiment_command",
+    "evaluate": "driftlab.evaluate_command",
 }
 
 

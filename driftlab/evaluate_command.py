@@ -1,0 +1,49 @@
+"""`driftlab evaluate`: a drift against PPO and DPO on a suite of envs, one report
+(the Python function: `driftlab.evaluation.evaluate`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate", help="train a drift and baselines on a suite; IQM, P(improvement), profiles",
+        description="Train DRIFT, PPO and the other baselines on every env of a suite (each at "
+                    "its own preset and the suite's budget, all seeds of one algorithm and env "
+                    "in one vmapped jit) and write one report: per-env IQM with 95%% CIs, the "
+                    "PPO-normalised aggregate IQM ((R - R_random) / (R_PPO - R_random)) with a "
+                    "stratified-bootstrap CI, the probability of improvement over PPO, "
+                    "performance profiles and learning curves. See docs/evaluate.md.")
+    p.add_argument("drift", metavar="DRIFT",
+                   help="ppo, dpo, a shipped drift name (`driftlab drifts`), a drift .json or a "
+                        "run directory with drift.json")
+    p.add_argument("--suite", help="a shipped suite (configs/suites/): classic, minatar")
+    p.add_argument("--envs", nargs="+", metavar="ID",
+                   help="env ids instead of a suite, each at its preset's budget")
+    p.add_argument("--seeds", type=int, default=16, help="seeds per algorithm and env (16)")
+    p.add_argument("--baselines", default="ppo,dpo",
+                   help="comma-separated: ppo, dpo, shipped drift names or drift paths "
+                        "(default ppo,dpo; ppo is always trained: it normalises the scores)")
+    p.add_argument("--out", help="report folder (default runs/evaluate-...)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the evaluation in --out: complete runs are kept")
+    p.add_argument("--timesteps", type=float,
+                   help="override every env's budget (for smoke tests)")
+    p.add_argument("--random-returns", metavar="FILE",
+                   help="JSON/YAML mapping of env id to random-policy return instead of "
+                        "measuring them")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
+    p.add_argument("--seed", type=int, default=0, help="base seed of training and bootstrap (0)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from driftlab.evaluation import evaluate
+
+    baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+    evaluate(args.drift, suite=args.suite, envs=args.envs, seeds=args.seeds, baselines=baselines,
+             out=args.out, timesteps=args.timesteps, bootstrap=args.bootstrap, seed=args.seed,
+             resume=args.resume, random_returns=args.random_returns,
+             progress=not args.no_progress)
+    return 0
