@@ -245,6 +245,8 @@ for name, algo, message in DRIFT_FILES:
              message),
         case(f"drift-file-distill-{label}", ["distill", path, "--out", OUT, "--no-symbolic"],
              message),
+        case(f"drift-file-evaluate-{label}", ["evaluate", path, "--envs", "gymnax/CartPole-v1",
+                                              "--out", OUT], message),
     ]
 CASES += [
     case("drift-file-inspect-compare", ["inspect", "ppo", "--compare",
@@ -274,6 +276,7 @@ OUT_VERBS = {
     "compare": ["compare", "{ws}/compare/good"],
     "quickstart": ["quickstart", "--tiny"],
     "experiment": ["experiment", "lpo-minatar", "--smoke", "--no-progress"],
+    "evaluate": ["evaluate", "dpo", "--envs", "gymnax/CartPole-v1", "--no-progress"],
 }
 OUT_PATHS = [
     ("file", "{ws}/file.txt", "is an existing file, not a directory", ""),
@@ -318,6 +321,66 @@ CASES += [
          "is not a train run directory"),
     case("compare-bootstrap", ["compare", "{ws}/compare/good", "--bootstrap", "5", "--out", OUT],
          "--bootstrap must be >= 10"),
+]
+
+CASES += [
+    case("compare-random-returns-missing", ["compare", "{ws}/compare/good", "--random-returns",
+                                            "{ws}/nothing.json", "--out", OUT],
+         "nothing.json does not exist"),
+    case("compare-random-returns-not-mapping", ["compare", "{ws}/compare/good",
+                                                "--random-returns", "{ws}/file.txt", "--out", OUT],
+         "holds a str, not a mapping"),
+    case("compare-random-returns-not-numbers", ["compare", "{ws}/compare/good",
+                                                "--random-returns", "{ws}/cfg/num_envs_abc.yaml",
+                                                "--out", OUT],
+         "random-policy returns must be finite numbers per env id"),
+]
+
+# ---- evaluate: suites, envs, algorithms, numbers ----------------------------------------
+EVALUATE = ["evaluate", "dpo", "--envs", "gymnax/CartPole-v1", "--no-progress", "--out", OUT]
+CASES += [
+    case("evaluate-suite-typo", ["evaluate", "dpo", "--suite", "clasic", "--out", OUT],
+         "unknown suite 'clasic'; did you mean classic?"),
+    case("evaluate-suite-unknown", ["evaluate", "dpo", "--suite", "brax", "--out", OUT],
+         "unknown suite 'brax'; choose one of classic, minatar"),
+    case("evaluate-suite-and-envs", [*EVALUATE, "--suite", "classic"],
+         "give --suite NAME or --envs ID ... (one of them)"),
+    case("evaluate-no-envs", ["evaluate", "dpo", "--out", OUT], "give --suite NAME or --envs ID"),
+    case("evaluate-env-typo", ["evaluate", "dpo", "--envs", "gymnax/CartPol-v1", "--out", OUT],
+         "did you mean gymnax/CartPole-v1"),
+    case("evaluate-env-unknown", ["evaluate", "dpo", "--envs", "gymnax/CartPole-v1", "nothing",
+                                  "--out", OUT], "unknown environment 'nothing'"),
+    case("evaluate-seeds-zero", [*EVALUATE, "--seeds", "0"], "--seeds must be >= 1, got 0"),
+    case("evaluate-seeds-negative", [*EVALUATE, "--seeds", "-3"], "--seeds must be >= 1, got -3"),
+    case("evaluate-seeds-text", [*EVALUATE, "--seeds", "many"], "invalid int value: 'many'",
+         usage=True),
+    case("evaluate-bootstrap", [*EVALUATE, "--bootstrap", "5"], "--bootstrap must be >= 10"),
+    case("evaluate-timesteps-nan", [*EVALUATE, "--timesteps", "nan"],
+         "--timesteps must be a positive, finite number"),
+    case("evaluate-timesteps-zero", [*EVALUATE, "--timesteps", "0"],
+         "--timesteps must be a positive, finite number"),
+    case("evaluate-timesteps-tiny", [*EVALUATE, "--timesteps", "10"],
+         "total_timesteps=10 is less than one batch"),
+    case("evaluate-baseline-typo", [*EVALUATE, "--baselines", "ppo,dop"],
+         "unknown baseline 'dop'; did you mean dpo?"),
+    case("evaluate-baseline-unknown", [*EVALUATE, "--baselines", "ppo,sac"],
+         "unknown baseline 'sac'; give ppo, dpo, lpo-cartpole"),
+    case("evaluate-baseline-bad-file", [*EVALUATE, "--baselines", "{ws}/drifts/lpo_wrong_shape"],
+         "has shape (8, 64)"),
+    case("evaluate-drift-typo", ["evaluate", "lpo-cartpol", "--envs", "gymnax/CartPole-v1",
+                                 "--out", OUT], "unknown drift 'lpo-cartpol'; did you mean "
+                                                "lpo-cartpole?"),
+    case("evaluate-drift-bare-lpo", ["evaluate", "lpo", "--envs", "gymnax/CartPole-v1",
+                                     "--out", OUT], "unknown drift 'lpo'"),
+    case("evaluate-resume-not-evaluation", [*EVALUATE[:-1], "{ws}/full", "--resume"],
+         "--resume needs --out DIR of an earlier evaluate"),
+    case("evaluate-resume-no-out", ["evaluate", "dpo", "--envs", "gymnax/CartPole-v1",
+                                    "--resume"], "--resume needs --out DIR"),
+    case("evaluate-random-returns-not-numbers", [*EVALUATE, "--random-returns",
+                                                 "{ws}/cfg/num_envs_abc.yaml"],
+         "random-policy returns must be finite numbers per env id"),
+    case("evaluate-random-returns-missing", [*EVALUATE, "--random-returns", "{ws}/nothing.json"],
+         "nothing.json does not exist"),
 ]
 
 # ---- discover: typed settings, names, drift start, loggers ---------------------------------

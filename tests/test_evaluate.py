@@ -168,6 +168,29 @@ def test_compare_reports_improvement_and_random_normalisation(tmp_path, capsys):
     assert data["normalized"]["dpo"]["iqm"] == pytest.approx(1 + 70 / 170)
 
 
+def _one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_resume_of_another_request_and_missing_random_returns_are_one_line(tmp_path, capsys):
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "evaluation.yaml").write_text(yaml.safe_dump({"command": "evaluate", "drift": "ppo"}))
+    argv = ["evaluate", "dpo", "--envs", ACROBOT, "--out", str(out), "--no-progress"]
+    err = _one_line_error(capsys, [*argv, "--resume"])
+    assert "holds an evaluation with another drift (saved 'ppo', now 'dpo')" in err
+    assert "is not empty; choose a new --out (or --resume it)" in _one_line_error(capsys, argv)
+    randoms = tmp_path / "random.yaml"
+    randoms.write_text(f"{PENDULUM}: -1200\n")
+    err = _one_line_error(capsys, ["evaluate", "dpo", "--envs", ACROBOT, "--out",
+                                   str(tmp_path / "new"), "--random-returns", str(randoms)])
+    assert f"random-policy returns given for {PENDULUM} but not for {ACROBOT}" in err
+    assert not (tmp_path / "new").exists()
+
+
 # ---- suites ---------------------------------------------------------------------------
 
 def test_shipped_suites_name_known_envs_and_budgets():
