@@ -23,7 +23,8 @@ from driftlab.algorithms.shipped import list_shipped, shipped_dir
 from driftlab.algorithms.storage import atomic_write_bytes, read_json, write_json
 
 # Keys of a drift JSON that are metadata, not options of the drift family.
-_META_KEYS = {"params_file", "params", "source", "note", "fitness", "generation", "name"}
+_META_KEYS = {"params_file", "params", "source", "note", "fitness", "generation", "name",
+              "validation_score", "selection", "validation_envs"}
 
 
 class DriftFileError(ValueError):

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from driftlab.algorithms.trainer import Trainer, TrainResult
-from driftlab.envs import ClipAction, NormalizeObservation, Vectorized
+from driftlab.envs import ClipAction, Environment, NormalizeObservation, Vectorized
 
 
 def final_return(episode_return: Any, fraction: float = 0.1) -> Any:
@@ -88,3 +88,39 @@ def evaluate_policy(trainer: Trainer, result: TrainResult, key: jax.Array,
     (_, _, _, returns, finished), _ = jax.lax.scan(step, carry, None, limit)
     count = finished.sum()
     return jnp.where(count > 0, (returns * finished).sum() / jnp.maximum(count, 1), jnp.nan)
+
+
+def random_policy_return(env: Environment, key: jax.Array, num_envs: int = 256) -> float:
+    """Mean raw return of one full episode in each of `num_envs` envs under
+    uniformly random actions (`env.action_space.sample`): the 0 of the
+    normalised score (R - R_random) / (R_PPO - R_random). Independent of every
+    training setting but the env's own options. Each env runs its first episode
+    to the end (at most `max_episode_steps`)."""
+    limit = int(getattr(env, "max_episode_steps", 0) or 0)
+    if limit < 1:
+        raise ValueError(f"{env.env_id} states no max_episode_steps, so one full "
+                         "episode has no length; set episode_length in env_options")
+    vector = Vectorized(env, num_envs)
+
+    def step(carry, key):
+        state, returns, finished = carry
+        k_act, k_env = jax.random.split(key)
+        action = jax.vmap(env.action_space.sample)(jax.random.split(k_act, num_envs))
+        _, state, _, _, _, info = vector.step(k_env, state, action)
+        first = info["episode_done"] & ~finished
+        returns = jnp.where(first, info["episode_return"], returns)
+        return (state, returns, finished | info["episode_done"]), None
+
+    @jax.jit
+    def run(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        k_reset, k_run = jax.random.split(key)
+        _, state = vector.reset(k_reset)
+        carry = (state, jnp.zeros((num_envs,), jnp.float32), jnp.zeros((num_envs,), bool))
+        (_, returns, finished), _ = jax.lax.scan(step, carry, jax.random.split(k_run, limit))
+        return returns, finished
+
+    returns, finished = (np.asarray(x) for x in run(key))
+    if not finished.any():
+        raise ValueError(f"no random-policy episode of {env.env_id} ended within "
+                         f"{limit} steps")
+    return float(returns[finished].mean())

@@ -24,6 +24,10 @@ PADDING = ("pad", "refuse")
 INIT_MEANS = ("random", "zeros")
 # How one inner run's final return is measured (see discovery/fitness.py run_score).
 FITNESS_MODES = ("last_fraction", "final_update", "final_eval")
+# How an env's final return becomes a score that mixes with other envs' (loop.py):
+# "ppo_ratio" R / R_PPO (the published normaliser: positive returns only);
+# "random_ppo" (R - R_random) / (R_PPO - R_random): 0 = random policy, 1 = PPO, any sign.
+NORMALIZATIONS = ("ppo_ratio", "random_ppo")
 
 
 # member_batch "auto" on CPU: members per vmapped batch fill about this many bytes
@@ -138,6 +142,13 @@ class DiscoveryConfig:
 
     envs: tuple[str, ...] = ("gymnax/CartPole-v1",)
     heldout_envs: tuple[str, ...] = ()
+    # Transfer (DESIGN.md): validation envs only choose which ES snapshot ships (the ES
+    # mean every `validation_every` generations, `validation_seeds` fixed seeds); test envs
+    # are recorded here and never trained on or evaluated by a discovery.
+    validation_envs: tuple[str, ...] = ()
+    validation_every: int = 4
+    validation_seeds: int = 8
+    test_envs: tuple[str, ...] = ()
     train: dict[str, dict[str, Any]] = field(default_factory=dict)  # resolved per env
     # drift family: the `drift:` block, {kind: lpo|dpo|ppo|distilled|<registered>, ...}
     drift_kind: str = "lpo"
@@ -174,6 +185,14 @@ class DiscoveryConfig:
     normalize_fitness: bool | None = None  # None: on when several envs
     reference_returns: dict[str, float] = field(default_factory=dict)
     reference_seeds: int = 4
+    normalization: str = "ppo_ratio"  # one of NORMALIZATIONS
+    random_returns: dict[str, float] = field(default_factory=dict)  # else measured and cached
+    # Ranges for inner settings (discovery/inner_settings.py), sampled per rollout and shared
+    # by the generation's members; each rollout is normalised by a PPO run with its settings.
+    randomize: dict[str, Any] = field(default_factory=dict)
+    # With randomize: a rollout's PPO - random gap is floored at this fraction of the gap
+    # at the env's preset settings, so a setting where PPO fails cannot blow up a score.
+    reference_floor: float = 0.1
     final_fraction: float = 0.1  # used by fitness="last_fraction"
     fitness: str = "last_fraction"  # one of FITNESS_MODES
     eval_envs: int = 128  # fresh episodes per run for fitness="final_eval" (Lu et al.: 128)
@@ -208,6 +227,8 @@ class DiscoveryConfig:
     @property
     def normalized(self) -> bool:
         """Whether env returns are divided by a reference return."""
+        if self.randomize:  # every rollout is scored against PPO with its own settings
+            return True
         if self.normalize_fitness is None:
             return len(self.envs) > 1
         return bool(self.normalize_fitness)
@@ -264,8 +285,27 @@ class DiscoveryConfig:
                 out["drift"] = self.drift_block
             elif key not in DRIFT_FIELDS:
                 out[key] = value
-        out["envs"], out["heldout_envs"] = list(self.envs), list(self.heldout_envs)
+        for key in ("envs", "heldout_envs", "validation_envs", "test_envs"):
+            out[key] = list(getattr(self, key))
         return out
+
+    @property
+    def randomized(self) -> bool:
+        return bool(self.randomize)
+
+    def setting_ranges(self):
+        """The `randomize:` block as checked SettingRanges (discovery/inner_settings.py)."""
+        from driftlab.discovery.inner_settings import RandomizeError, parse_randomize
+
+        try:
+            return parse_randomize(self.randomize)
+        except RandomizeError as err:
+            raise DiscoveryError(str(err)) from None
+
+    @property
+    def scored_envs(self) -> tuple[str, ...]:
+        """Envs whose returns are turned into normalised scores: meta and validation."""
+        return (*self.envs, *self.validation_envs)
 
     def validate_drift(self) -> None:
         """The `drift:` block: a registered family with parameters, only its options."""
@@ -310,7 +350,8 @@ class DiscoveryConfig:
         if not self.envs:
             raise DiscoveryError("the env list is empty; give at least one meta-training env, "
                                  "e.g. --set envs=[gymnax/CartPole-v1]")
-        for env_id in (*self.envs, *self.heldout_envs):
+        self.validate_env_sets()
+        for env_id in (*self.envs, *self.heldout_envs, *self.validation_envs):
             if env_id not in self.train:
                 raise DiscoveryError(f"no training settings for {env_id}; add it under `train:` "
                                      "(driftlab fills this from the env's preset)")
@@ -322,9 +363,6 @@ class DiscoveryConfig:
             except ConfigError as err:
                 raise DiscoveryError(f"inner training settings of {env_id} (inner:, "
                                      f"inner_per_env: or train:): {err}") from None
-        dupes = {e for e in self.envs if self.envs.count(e) > 1}
-        if dupes:
-            raise DiscoveryError(f"env(s) {sorted(dupes)} listed twice in envs; list each once")
         check_strategy_name(self.strategy)
         self.validate_drift()
         if self.population < 2:
@@ -374,8 +412,67 @@ class DiscoveryConfig:
                 self.envs):
             raise DiscoveryError(f"envs_per_generation must be between 1 and {len(self.envs)} "
                                  f"(the number of envs), got {self.envs_per_generation}")
+        if self.normalization not in NORMALIZATIONS:
+            raise DiscoveryError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, "
+                                 f"got {self.normalization!r}")
         for env_id, value in self.reference_returns.items():
-            if not 0 < value < math.inf:
+            if self.normalization == "ppo_ratio" and not 0 < value < math.inf:
                 raise DiscoveryError(f"reference return of {env_id} must be positive "
-                                     f"(fitness divides by it), got {value}")
+                                     f"(fitness divides by it), got {value}; for envs with "
+                                     "negative returns set normalization=random_ppo")
+            if not math.isfinite(value):
+                raise DiscoveryError(f"reference return of {env_id} must be finite, got {value}")
+        for env_id, value in self.random_returns.items():
+            if not math.isfinite(value):
+                raise DiscoveryError(f"random return of {env_id} must be finite, got {value}")
+        for key in ("validation_every", "validation_seeds"):
+            if getattr(self, key) < 1:
+                raise DiscoveryError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 < self.reference_floor <= 1:
+            raise DiscoveryError(f"reference_floor must be in (0, 1], got {self.reference_floor}")
+        if self.randomize:
+            if self.normalization != "random_ppo":
+                raise DiscoveryError("randomize needs normalization=random_ppo: each rollout's "
+                                     "return is scored against PPO with the same sampled settings")
+            ranges = self.setting_ranges()
+            from driftlab.discovery.inner_settings import InnerSettings, RandomizeError
+
+            for env_id in self.envs:
+                try:
+                    InnerSettings(ranges, self.train[env_id], env_id)
+                except RandomizeError as err:
+                    raise DiscoveryError(str(err)) from None
+
+    def validate_env_sets(self) -> None:
+        """Meta-training, validation, test (and held-out) env sets are disjoint, and
+        every test env exists (it is only recorded here, never built)."""
+        sets = {"envs": self.envs, "validation_envs": self.validation_envs,
+                "test_envs": self.test_envs}
+        for key, values in sets.items():
+            dupes = sorted({e for e in values if values.count(e) > 1})
+            if dupes:
+                raise DiscoveryError(f"env(s) {dupes} listed twice in {key}; list each once")
+        names = list(sets)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                shared = sorted(set(sets[a]) & set(sets[b]))
+                if shared:
+                    raise DiscoveryError(f"{shared} in both {a} and {b}: meta-training, "
+                                         "validation and test envs must be disjoint")
+        if set(self.heldout_envs) & set(self.test_envs):
+            raise DiscoveryError("test_envs must not be evaluated during discovery; drop "
+                                 f"{sorted(set(self.heldout_envs) & set(self.test_envs))} from "
+                                 "heldout_envs")
+        if self.test_envs:
+            from driftlab.envs import list_envs
+
+            known = set(list_envs())
+            unknown = [e for e in self.test_envs if e not in known]
+            if unknown:
+                import difflib
+
+                close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise DiscoveryError(f"unknown test env {unknown[0]!r}{hint}; "
+                                     "`driftlab envs` lists them")
 

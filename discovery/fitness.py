@@ -58,7 +58,7 @@ def rollout_keys(key: jax.Array, members: int, rollouts: int, common: bool) -> j
 def member_returns(trainer: Trainer, population: Any, keys: jax.Array,
                    fraction: float, mode: str = "last_fraction",
                    eval_envs: int = 128, member_batch: int | None = None,
-                   groups: int = 1) -> jax.Array:
+                   groups: int = 1, hparams: Any = None) -> jax.Array:
     """Final returns of full training runs, (members, rollouts): one run per
     (member's drift params, key), measured by `run_score(mode)`.
     `population` leaves are (members, ...).
@@ -68,10 +68,11 @@ def member_returns(trainer: Trainer, population: Any, keys: jax.Array,
     member's rollouts always are). On CPU a cache-sized batch is faster than one
     large batch (benchmarks/discovery.py); accelerators want the whole population.
     `groups`: the member axis is first split into this many groups (one per
-    device: the sharded axis), vmapped, each running its members in sequence."""
+    device: the sharded axis), vmapped, each running its members in sequence.
+    `hparams`: the runs' Hyperparams (None: the trainer config's own)."""
 
     def one(params: Any, key: jax.Array) -> jax.Array:
-        result = trainer.train(key, params)
+        result = trainer.train(key, params, hparams)
         return run_score(trainer, result, key, mode, fraction, eval_envs)
 
     per_member = jax.vmap(one, in_axes=(None, 0))  # over its rollouts
@@ -91,14 +92,19 @@ def member_returns(trainer: Trainer, population: Any, keys: jax.Array,
 
 
 def combine_env_returns(returns: jax.Array, references: jax.Array,
-                        mask: jax.Array | None = None) -> jax.Array:
+                        mask: jax.Array | None = None,
+                        random: jax.Array | None = None) -> jax.Array:
     """Fitness (members,) from per-env returns (members, envs).
 
-    Each env's return is divided by its reference return (use 1.0 for no
-    normalisation) and the normalised returns of the selected envs
-    (`mask`, (envs,) bool; default all) are averaged. A non-finite return in
-    a selected env makes that member's fitness non-finite."""
-    normalised = returns / references
+    Each env's return is normalised, R / R_ref (`random` None; use 1.0 for no
+    normalisation) or (R - R_random) / (R_ref - R_random), and the normalised
+    returns of the selected envs (`mask`, (envs,) bool; default all) are
+    averaged. A non-finite return in a selected env makes that member's
+    fitness non-finite."""
+    if random is None:
+        normalised = returns / references
+    else:
+        normalised = (returns - random) / (references - random)
     if mask is None:
         return normalised.mean(axis=-1)
     weights = mask.astype(normalised.dtype)

@@ -24,6 +24,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,19 @@ from driftlab.algorithms.storage import (
 )
 from driftlab.discovery import checkpoint, fitness, sharding
 from driftlab.discovery.config import DiscoveryConfig, DiscoveryError, family_options
+from driftlab.discovery.inner_settings import InnerSettings
 from driftlab.discovery.loggers import MetricsLogger
 from driftlab.discovery.strategy import SearchSpace, make_strategy, search_space, strategy_sigma
 
 INIT_STREAM = 0x1417  # the random ES start
 EVAL_STREAM = 0x5EED  # folded into the run key: evaluation seeds never meet training seeds
+VALIDATION_STREAM = 0x7A1D  # the validation seeds: fixed for the run, so snapshots compare paired
+SETTINGS_STREAM = 0x5E77  # folded into a generation's key: its sampled inner settings
+RANDOM_STREAM = 0x2A4D  # the random-policy reference episodes
+SELECTION_RULE = ("the ES-mean snapshot with the highest validation score: the mean over "
+                  "validation envs of the IQM over validation_seeds fixed seeds of "
+                  "(R - R_random) / (R_PPO - R_random), PPO trained on the same seeds; "
+                  "ties go to the earlier generation")
 
 
 @struct.dataclass
@@ -139,7 +148,7 @@ class Discovery:
     """The jitted pieces of one discovery run (no files; see `run_discovery`)."""
 
     def __init__(self, config: DiscoveryConfig, references: dict[str, float] | None = None,
-                 mesh: Mesh | None = None):
+                 mesh: Mesh | None = None, random_returns: dict[str, float] | None = None):
         config.validate()
         self.config = config
         self.drift = build_drift(config)
@@ -156,10 +165,20 @@ class Discovery:
         self.padded = sharding.padded_size(config.population, self.num_devices,
                                            config.population_padding)
         self.trainers: dict[str, Trainer] = {}
-        for env_id in (*config.envs, *config.heldout_envs):
+        for env_id in (*config.envs, *config.heldout_envs, *config.validation_envs):
             train_config = TrainConfig.from_dict(config.train[env_id])
             env = envs.make(env_id, **train_config.env_options)
             self.trainers[env_id] = Trainer(env, train_config, self.drift)
+        self.ppo = make_drift("ppo")  # the reference every normalised score is measured against
+        self.inner: dict[str, InnerSettings] = {}
+        self.variants: dict[str, list[tuple[Trainer, Trainer]]] = {}
+        if config.randomized:  # one (drift, PPO) trainer pair per structural variant
+            ranges = config.setting_ranges()
+            for env_id in config.envs:
+                inner = self.inner[env_id] = InnerSettings(ranges, config.train[env_id], env_id)
+                env = self.trainers[env_id].env
+                self.variants[env_id] = [(Trainer(env, c, self.drift), Trainer(env, c, self.ppo))
+                                         for c in inner.configs]
         # A member's rollout buffer (observations, float32), the largest over the meta envs.
         member_bytes = config.rollouts_per_member * max(
             4 * t.config.batch_size * t.obs_dim for t in (self.trainers[e] for e in config.envs))
@@ -173,11 +192,22 @@ class Discovery:
                                      "reference_returns or let run_discovery compute them")
         self.references = {e: float(references[e]) if config.normalized else 1.0
                             for e in config.envs}
+        random_returns = random_returns or {}
+        self.randoms: dict[str, float] = {}
+        if config.normalization == "random_ppo" and (config.normalized or config.validation_envs):
+            missing = [e for e in config.scored_envs if e not in random_returns]
+            if missing:
+                raise DiscoveryError(f"no random-policy return for {missing}; give "
+                                     "random_returns or let run_discovery measure them")
+            self.randoms = {e: float(random_returns[e]) for e in config.scored_envs}
+        self._validation_refs: dict[str, float] = {}
         self._eval_fns: dict[str, Any] = {}
         rep = sharding.replicated(self.mesh)
         info_shardings = {"population": sharding.population_sharding(self.mesh),
                           "fitness": rep, "clean_fitness": rep, "returns": rep,
                           "nan_count": rep, "env_mask": rep}
+        if config.randomized:
+            info_shardings.update(scores=rep, settings=rep, ppo_returns=rep)
         self.step = jax.jit(self.generation_step, out_shardings=(rep, info_shardings))
 
     # ---- state ----
@@ -254,16 +284,99 @@ class Discovery:
         members = jax.lax.with_sharding_constraint(members, pop_sharding)
         member_keys = jax.lax.with_sharding_constraint(member_keys, pop_sharding)
         mask = fitness.subset_mask(k_subset, len(config.envs), config.envs_per_generation)
-        returns = self.population_returns(members, member_keys, mask)[:size]  # (size, envs)
-        references = jnp.array([self.references[e] for e in config.envs], jnp.float32)
-        raw = fitness.combine_env_returns(returns, references,
-                                          mask if config.envs_per_generation else None)
+        extra: dict[str, Any] = {}
+        if config.randomized:
+            k_settings = jax.random.fold_in(gen_key, SETTINGS_STREAM)
+            returns, scores, extra = self.randomized_scores(members, member_keys, mask, k_settings)
+            returns, scores = returns[:size], scores[:size]
+            raw = fitness.combine_env_returns(scores, jnp.ones(len(config.envs), jnp.float32),
+                                              mask if config.envs_per_generation else None)
+            extra["scores"] = scores
+        else:
+            returns = self.population_returns(members, member_keys, mask)[:size]  # (size, envs)
+            references = jnp.array([self.references[e] for e in config.envs], jnp.float32)
+            random = (jnp.array([self.randoms[e] for e in config.envs], jnp.float32)
+                      if config.normalization == "random_ppo" and config.normalized else None)
+            raw = fitness.combine_env_returns(returns, references,
+                                              mask if config.envs_per_generation else None,
+                                              random)
         cleaned, nan_count = fitness.clean_fitness(raw)
         es_state, _ = self.es.tell(k_tell, coords, -cleaned, es_state, self.es_params)
         new_state = LoopState(es_state, state.key_data, state.generation + 1)
         info = {"population": members, "fitness": raw, "clean_fitness": cleaned,
-                "returns": returns, "nan_count": nan_count, "env_mask": mask}
+                "returns": returns, "nan_count": nan_count, "env_mask": mask, **extra}
         return new_state, info
+
+    def randomized_scores(self, population: Any, keys: jax.Array, mask: jax.Array,
+                          k_settings: jax.Array) -> tuple[jax.Array, jax.Array, dict[str, Any]]:
+        """Returns and normalised scores (members, envs), each the mean over rollouts,
+        with inner settings drawn per (env, rollout) from `k_settings` and shared by
+        every member. A rollout's score is (R - R_random) / gap, gap = the return of
+        PPO trained with the same settings and key minus R_random, floored at
+        `reference_floor` x the gap at the env's preset settings.
+
+        Rollouts run in a `lax.scan`; in each, `lax.switch` runs only the sampled
+        structural variant (epochs, minibatches, budget: each its own trainer).
+        Also returns {"settings": {name: (envs, rollouts)}, "ppo_returns": (envs, rollouts)}."""
+        config = self.config
+        members, rollouts = keys.shape[0], config.rollouts_per_member
+        columns, scores, ppo_returns, settings = [], [], [], []
+        for index, env_id in enumerate(config.envs):
+            inner, variants = self.inner[env_id], self.variants[env_id]
+            combo, values = inner.sample(jax.random.fold_in(k_settings, index), rollouts)
+            random = self.randoms[env_id]
+            floor = config.reference_floor * (self.references[env_id] - random)
+
+            def branch(pair: tuple[Trainer, Trainer]):
+                trainer, ppo_trainer = pair
+
+                def run(population: Any, rollout_keys: jax.Array, hp: Any):
+                    returns = fitness.member_returns(
+                        trainer, population, rollout_keys[:, None], config.final_fraction,
+                        config.fitness, config.eval_envs, self.member_batch, self.num_devices,
+                        hparams=hp)[:, 0]
+                    key = rollout_keys[0]  # common random numbers: every member's key
+                    ppo = fitness.run_score(ppo_trainer, ppo_trainer.train(
+                        key, self.ppo.default_params, hp), key, config.fitness,
+                        config.final_fraction, config.eval_envs)
+                    return returns, ppo
+
+                return run
+
+            branches = [branch(pair) for pair in variants]
+
+            def one_rollout(carry, xs, inner=inner, branches=branches):
+                variant, sampled, rollout_keys = xs
+                hp = inner.hyperparams(sampled)
+                return carry, jax.lax.switch(variant, branches, population, rollout_keys, hp)
+
+            def run_env(combo=combo, values=values, env_keys=keys[:, index], random=random,
+                        floor=floor, one_rollout=one_rollout):
+                _, (rets, ppo) = jax.lax.scan(one_rollout, None,
+                                              (combo, values, jnp.swapaxes(env_keys, 0, 1)))
+                gap = jnp.fmax(ppo - random, floor)  # fmax: a NaN PPO return takes the floor
+                return rets.mean(axis=0), ((rets - random) / gap[:, None]).mean(axis=0), ppo
+
+            if config.envs_per_generation is not None:
+                ret, score, ppo = jax.lax.cond(
+                    mask[index], run_env,
+                    lambda: (jnp.full((members,), jnp.nan), jnp.full((members,), jnp.nan),
+                             jnp.full((rollouts,), jnp.nan)))
+            else:
+                ret, score, ppo = run_env()
+            columns.append(ret)
+            scores.append(score)
+            ppo_returns.append(ppo)
+            settings.append({"variant": combo, **values})
+        constrain = partial(jax.lax.with_sharding_constraint,
+                            shardings=sharding.population_sharding(self.mesh))
+        names = sorted({k for s in settings for k in s})
+        info = {"settings": {k: jnp.stack([jnp.asarray(s.get(k, jnp.full((rollouts,), jnp.nan)),
+                                                       jnp.float32) for s in settings])
+                             for k in names},
+                "ppo_returns": jnp.stack(ppo_returns)}
+        return (constrain(jnp.stack(columns, axis=-1)), constrain(jnp.stack(scores, axis=-1)),
+                info)
 
     # ---- reading the state ----
     def mean_params(self, state: LoopState) -> Any:
@@ -331,13 +444,95 @@ class Discovery:
         return out
 
 
+    # ---- validation: which snapshot ships ----
+    def validation(self, params: Any) -> dict[str, Any]:
+        """The ES snapshot `params` on the validation envs: per env the mean return
+        and the IQM of normalised scores over `validation_seeds` fixed seeds, and
+        `score`, their mean over envs (the selection statistic, SELECTION_RULE).
+        PPO's return on the same seeds is computed once per env and kept."""
+        from scipy.stats import trim_mean
+
+        config = self.config
+        root = jax.random.fold_in(jax.random.key(config.seed), VALIDATION_STREAM)
+        keys = jax.random.split(root, config.validation_seeds)
+        out: dict[str, Any] = {"envs": {}}
+        for env_id in config.validation_envs:
+            finals = self._finals(env_id, keys, params)
+            if env_id not in self._validation_refs:
+                ppo = float(np.nanmean(self._finals(env_id, keys, self.ppo.default_params,
+                                                    ppo=True)))
+                random = self.randoms[env_id]
+                if not ppo > random:
+                    raise DiscoveryError(
+                        f"PPO scores {ppo:.4g} on validation env {env_id}, not above the "
+                        f"random policy's {random:.4g}: the env cannot normalise a score at "
+                        "its settings; raise its budget (inner_per_env) or pick another env")
+                self._validation_refs[env_id] = ppo
+            ppo, random = self._validation_refs[env_id], self.randoms[env_id]
+            scores = (finals - random) / (ppo - random)
+            scores = scores[np.isfinite(scores)]
+            out["envs"][env_id] = {
+                "return_mean": float(np.nanmean(finals)) if np.isfinite(finals).any()
+                else float("nan"),
+                "ppo_return": ppo, "random_return": random,
+                "score_iqm": float(trim_mean(scores, 0.25)) if scores.size else float("nan")}
+        values = [v["score_iqm"] for v in out["envs"].values()]
+        out["score"] = float(np.mean(values)) if values else float("nan")
+        return out
+
+    def _finals(self, env_id: str, keys: jax.Array, params: Any, ppo: bool = False) -> np.ndarray:
+        """Final returns (seeds,) of runs with `params` on `env_id` (the PPO drift if `ppo`)."""
+        name = (env_id, ppo)
+        if name not in self._eval_fns:
+            base = self.trainers[env_id]
+            trainer = Trainer(base.env, base.config, self.ppo) if ppo else base
+            config = self.config
+            self._eval_fns[name] = jax.jit(jax.vmap(
+                lambda k, p, t=trainer: fitness.run_score(
+                    t, t.train(k, p), k, config.fitness, config.final_fraction,
+                    config.eval_envs),
+                in_axes=(0, None)))
+        return np.asarray(self._eval_fns[name](keys, params), dtype=np.float64)
+
+
 # ---- references ---------------------------------------------------------------
 
-def resolve_references(config: DiscoveryConfig, run_dir: str | Path | None) -> dict[str, float]:
+def resolve_random_returns(config: DiscoveryConfig,
+                           run_dir: str | Path | None) -> dict[str, float]:
+    """Random-policy return per scored env (normalization random_ppo): from the
+    config, else the run directory's cache (random_returns.json), else measured
+    (`evaluation.random_policy_return`, 256 episodes) and cached."""
+    from driftlab.algorithms.evaluation import random_policy_return
+
+    if config.normalization != "random_ppo":
+        return {}
+    values = dict(config.random_returns)
+    cache = Path(run_dir) / "random_returns.json" if run_dir is not None else None
+    if cache is not None and cache.is_file():
+        values.update({k: float(v) for k, v in read_json(cache).items() if k not in values})
+    missing = [e for e in config.scored_envs if e not in values]
+    for env_id in missing:
+        key = jax.random.fold_in(jax.random.key(config.seed), RANDOM_STREAM)
+        try:
+            values[env_id] = random_policy_return(_configured_env(config, env_id), key)
+        except ValueError as err:
+            raise DiscoveryError(f"random return of {env_id}: {err}") from None
+    if missing and cache is not None and jax.process_index() == 0:
+        write_json(cache, {e: values[e] for e in config.scored_envs})
+    return values
+
+
+def _configured_env(config: DiscoveryConfig, env_id: str):
+    """The env `env_id` with its training options."""
+    return envs.make(env_id, **TrainConfig.from_dict(config.train[env_id]).env_options)
+
+def resolve_references(config: DiscoveryConfig, run_dir: str | Path | None,
+                       random_returns: dict[str, float] | None = None) -> dict[str, float]:
     """Reference return per meta-training env: from the config, else the run
     directory's cache (reference_returns.json), else a PPO run with the same
     budget (`reference_seeds` seeds, final return measured as `config.fitness`),
-    which is then cached."""
+    which is then cached. It must be positive (ppo_ratio) or above the env's
+    random return (random_ppo, `random_returns`)."""
     if not config.normalized:
         return {}
     refs = dict(config.reference_returns)
@@ -359,10 +554,16 @@ def resolve_references(config: DiscoveryConfig, run_dir: str | Path | None) -> d
                                              config.fitness, config.eval_envs)
         except ValueError as err:
             raise DiscoveryError(f"reference return of {env_id}: {err}") from None
-        if not value > 0:
+        if config.normalization == "random_ppo":
+            random = (random_returns or {})[env_id]
+            if not value > random:
+                raise DiscoveryError(f"the PPO reference return of {env_id} is {value:.4g}, not "
+                                     f"above the random policy's {random:.4g}, so it cannot "
+                                     "normalise fitness; raise the env's budget (inner_per_env)")
+        elif not value > 0:
             raise DiscoveryError(f"the PPO reference return of {env_id} is {value:.3g}, not "
-                                 "positive, so it cannot normalise fitness; give "
-                                 "reference_returns for it")
+                                 "positive, so it cannot normalise fitness; set "
+                                 "normalization=random_ppo or give reference_returns for it")
         refs[env_id] = value
     if jax.process_count() > 1:  # every host must divide by the same numbers
         from jax.experimental import multihost_utils
@@ -388,6 +589,68 @@ class DiscoveryOutcome:
     # Closed-form families with few constants: {name: value} at the start and of the ES mean.
     start_constants: dict[str, Any] | None = None
     constants: dict[str, Any] | None = None
+
+
+def _randomized_record(config: DiscoveryConfig, discovery: Discovery,
+                       info: dict[str, Any]) -> dict[str, Any]:
+    """Per env: the rollouts' sampled settings, PPO's returns with them, and the
+    members' mean normalised score."""
+    out: dict[str, Any] = {"env_score_mean": {}, "inner_settings": {}, "ppo_return": {}}
+    scores = np.asarray(info["scores"], np.float64)
+    for i, env_id in enumerate(config.envs):
+        if not bool(info["env_mask"][i]):
+            continue
+        out["env_score_mean"][env_id] = float(np.nanmean(scores[:, i]))
+        values = {k: np.asarray(v)[i] for k, v in info["settings"].items()}
+        variants = values.pop("variant").astype(int)
+        out["inner_settings"][env_id] = [
+            discovery.inner[env_id].describe(int(v), {k: x[r] for k, x in values.items()})
+            for r, v in enumerate(variants)]
+        out["ppo_return"][env_id] = [float(x) for x in np.asarray(info["ppo_returns"])[i]]
+    return out
+
+
+SNAPSHOTS = "snapshots"
+
+
+def save_snapshot(discovery: Discovery, state: LoopState, run_dir: Path, generation: int,
+                  validation: dict[str, Any]) -> None:
+    """Keep the ES mean of `generation` (snapshots/generation-NNNNN.json + params;
+    never pruned, unlike checkpoints) and re-export drift_selected.json: the
+    snapshot the selection rule picks among all validated so far."""
+    mean = discovery.mean_params(state)
+    metadata = {"source": "discover", "generation": generation,
+                "validation_score": validation["score"],
+                "note": "ES mean snapshot, validated"}
+    save_drift(run_dir / SNAPSHOTS, discovery.export_drift(mean), mean,
+               name=f"generation-{generation:05d}", metadata=metadata)
+    chosen = select_snapshot(run_dir)
+    if chosen is None:
+        return
+    chosen_generation, score = chosen
+    drift, params = load_drift(str(run_dir / SNAPSHOTS / f"generation-{chosen_generation:05d}.json"))
+    save_drift(run_dir, drift, params, name="drift_selected", metadata={
+        "source": "discover", "generation": chosen_generation, "validation_score": score,
+        "selection": SELECTION_RULE, "validation_envs": list(discovery.config.validation_envs),
+        "note": "driftlab discover: the validation-selected ES snapshot"})
+
+
+def select_snapshot(run_dir: Path) -> tuple[int, float] | None:
+    """(generation, validation score) of the best validated snapshot in
+    metrics.jsonl whose files exist (SELECTION_RULE), or None."""
+    from driftlab.algorithms.storage import read_jsonl
+
+    best: tuple[int, float] | None = None
+    for record in read_jsonl(run_dir / "metrics.jsonl"):
+        score = (record.get("validation") or {}).get("score")
+        if score is None or not math.isfinite(score):
+            continue
+        generation = int(record["generation"])
+        if not (run_dir / SNAPSHOTS / f"generation-{generation:05d}.json").is_file():
+            continue
+        if best is None or score > best[1]:
+            best = (generation, float(score))
+    return best
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
@@ -453,7 +716,9 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
     run_dir = Path(run_dir)
     main = jax.process_index() == 0
     if discovery is None:
-        discovery = Discovery(config, resolve_references(config, run_dir), mesh)
+        randoms = resolve_random_returns(config, run_dir)
+        discovery = Discovery(config, resolve_references(config, run_dir, randoms), mesh,
+                              randoms)
     state, start = discovery.init(), 0
     if resume:
         # A run killed before its first checkpoint resumes from scratch, in place
@@ -489,6 +754,8 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
                 record["env_return_mean"] = {
                     e: float(np.nanmean(returns[:, i]))
                     for i, e in enumerate(config.envs) if bool(info["env_mask"][i])}
+                if config.randomized:  # what each env's rollouts were trained with
+                    record.update(_randomized_record(config, discovery, info))
             if discovery.logs_constants:  # the ES mean's (and best member's) constants
                 record["constants"] = discovery.space.constants(discovery.mean_params(state))
                 best_params = discovery.best(state)[0]
@@ -500,7 +767,13 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
             last = generation == end
             if main and (generation % config.eval_every == 0 or last):
                 record["eval"] = discovery.evaluate(discovery.mean_params(state), generation)
+            validate = config.validation_envs and (generation % config.validation_every == 0
+                                                   or last)
+            if main and validate:
+                record["validation"] = discovery.validation(discovery.mean_params(state))
             logger.write(record)
+            if main and validate:
+                save_snapshot(discovery, state, run_dir, generation, record["validation"])
             outcome.history.append(record)
             if main and (generation % config.checkpoint_every == 0 or last):
                 checkpoint.save_checkpoint(run_dir, generation, sharding.to_host(state),

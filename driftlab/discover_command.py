@@ -29,7 +29,7 @@ from typing import Any
 
 # Settings a resumed run may change: they do not alter the ES trajectory.
 RESUMABLE = {"generations", "eval_every", "eval_seeds", "checkpoint_every", "keep_checkpoints",
-             "tensorboard", "wandb", "wandb_project", "heldout_envs"}
+             "tensorboard", "wandb", "wandb_project", "heldout_envs", "validation_every"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -103,8 +103,10 @@ def resolve_discovery_settings(raw: dict[str, Any]) -> dict[str, Any]:
     envs_ = coerce("envs", raw.get("envs") or [], tuple[str, ...], DiscoveryError)
     heldout = coerce("heldout_envs", raw.get("heldout_envs") or [], tuple[str, ...],
                      DiscoveryError)
+    validation = coerce("validation_envs", raw.get("validation_envs") or [], tuple[str, ...],
+                        DiscoveryError)
     train = {}
-    for env_id in dict.fromkeys([*envs_, *heldout]):
+    for env_id in dict.fromkeys([*envs_, *heldout, *validation]):
         overrides = deep_merge(inner, _mapping(f"inner_per_env.{env_id}", per_env.get(env_id)))
         settings = resolve_settings(env_id, None, overrides)
         train[env_id] = deep_merge(settings, _mapping(f"train.{env_id}", given.get(env_id)))
@@ -183,14 +185,16 @@ def preflight(config, run_dir: Path | None = None):
     if config.normalized:  # a stand-in for the references: this one only checks
         with warnings.catch_warnings():  # the real construction warns (e.g. padding)
             warnings.simplefilter("ignore")
-            discovery = Discovery(config, {env_id: 1.0 for env_id in config.envs})
+            discovery = Discovery(config, {env_id: 1.0 for env_id in config.envs},
+                                  random_returns={e: 0.0 for e in config.scored_envs})
     else:
-        discovery = Discovery(config)
+        discovery = Discovery(config, random_returns={e: 0.0 for e in config.scored_envs})
     if run_dir is not None and checkpoint.list_checkpoints(run_dir):
         with warnings.catch_warnings():  # run_discovery reads it again, and warns then
             warnings.simplefilter("ignore")
             checkpoint.load_latest_checkpoint(run_dir, discovery.host_template())
-    return None if config.normalized else discovery
+    # Measured random returns are needed where validation envs score snapshots.
+    return None if config.normalized or config.validation_envs else discovery
 
 
 def write_resumed_config(run_dir: Path, saved: dict[str, Any], config) -> bool:

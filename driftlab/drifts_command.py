@@ -102,14 +102,24 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
     if config.get("command") != "discover" or not isinstance(discovery, dict):
         raise DriftlabError(f"{run_dir} is not a discovery or distill run directory (its "
                             "config.yaml is from neither `driftlab discover` nor `distill`)")
-    drift, params = load_drift(run_dir)
+    # A run with validation envs ships the snapshot they selected, never the last mean.
+    selected = bool(discovery.get("validation_envs"))
+    exported = run_dir / ("drift_selected.json" if selected else "drift.json")
+    if selected and not exported.is_file():
+        raise DriftlabError(f"{run_dir} has validation envs but no drift_selected.json yet; "
+                            "resume it until a validation generation has run")
+    drift, params = load_drift(str(exported))
     records = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
     if not records:
         raise DriftlabError(f"{run_dir} has no metrics.jsonl records; ship a run that has "
                             "finished at least one generation")
-    spec = read_json(run_dir / "drift.json")
+    spec = read_json(exported)
     generation = int(spec.get("generation", records[-1]["generation"]))
-    records = [r for r in records if r.get("generation", 0) <= generation]
+    if selected:  # the whole run was needed to choose: keep every record
+        last = max(int(r.get("generation", 0)) for r in records)
+    else:
+        last = generation
+    records = [r for r in records if r.get("generation", 0) <= last]
     folder = _destination(dest, name)
     save_drift(folder, drift, params, name="drift",
                metadata={"source": "discover", "generation": generation, "name": name,
@@ -131,6 +141,8 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
         "heldout_envs": list(heldout if heldout is not None else discovery.get("heldout_envs", [])),
         "timesteps": {e: int(train[e]["total_timesteps"]) for e in meta_envs},
         "generations": generation,
+        "validation_envs": list(discovery.get("validation_envs") or []),
+        "test_envs": list(discovery.get("test_envs") or []),
         "population": int(discovery["population"]),
         "rollouts_per_member": int(discovery["rollouts_per_member"]),
         "wall_clock_seconds_generations": round(seconds, 1),
@@ -139,6 +151,10 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
         "shipped": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "discovery": discovery,
     }
+    if selected:
+        provenance.update(generations_run=last, selection=spec.get("selection"),
+                          selected_generation=generation,
+                          validation_score=spec.get("validation_score"))
     write_yaml(folder / "provenance.yaml", provenance)
     from driftlab.analysis.curves import plot_discovery_progress
 

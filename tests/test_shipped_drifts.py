@@ -46,7 +46,8 @@ def test_shipped_layout_and_provenance(name):
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(params))
     if provenance["kind"] == "lpo":  # a discovery: its metrics come along
         lines = (folder / "metrics.jsonl").read_text().splitlines()
-        assert [json.loads(line)["generation"] for line in lines][-1] == provenance["generations"]
+        assert [json.loads(line)["generation"] for line in lines][-1] == provenance.get(
+            "generations_run", provenance["generations"])
     # train.yaml is `driftlab train --config` input for the meta-training env
     env_id = provenance["meta_envs"][0]
     config = TrainConfig.from_dict(resolve_settings(env_id, str(folder / "train.yaml")))

@@ -1,0 +1,185 @@
+"""Discovery for transfer (issue 18): fitness over envs of any return sign,
+randomised inner settings shared by a generation's members, and disjoint
+meta-training / validation / test env sets where only validation chooses the
+shipped snapshot and a test env is never touched."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import yaml
+
+from driftlab import envs
+from driftlab.algorithms.drift_io import load_drift
+from driftlab.algorithms.evaluation import random_policy_return
+from driftlab.cli import main
+from driftlab.discover_command import resolve_discovery_settings
+from driftlab.discovery import fitness
+from driftlab.discovery.config import DiscoveryConfig, DiscoveryError
+from driftlab.discovery.inner_settings import InnerSettings, parse_randomize
+from driftlab.discovery.loop import Discovery
+
+ACROBOT, PENDULUM, CARTPOLE = "gymnax/Acrobot-v1", "gymnax/Pendulum-v1", "gymnax/CartPole-v1"
+TINY = {"total_timesteps": 2048, "num_envs": 4, "num_steps": 64, "update_epochs": 2,
+        "num_minibatches": 2}
+
+
+def test_random_ppo_score_is_zero_at_random_and_one_at_ppo_for_negative_returns():
+    # Acrobot-like: random -500, PPO -200; Pendulum-like: random -1200, PPO -300.
+    random = jnp.array([-500.0, -1200.0])
+    ppo = jnp.array([-200.0, -300.0])
+    returns = jnp.array([[-500.0, -1200.0],   # random on both: 0
+                         [-200.0, -300.0],    # PPO on both: 1
+                         [-100.0, -1200.0],   # better than PPO on Acrobot: (400/300 + 0) / 2
+                         [-350.0, -750.0]])   # half-way on both: 0.5
+    got = fitness.combine_env_returns(returns, ppo, random=random)
+    np.testing.assert_allclose(got, [0.0, 1.0, 2.0 / 3.0, 0.5], rtol=1e-6)
+    # the ratio a negative reference would give ranks the worse member higher
+    ratio = fitness.combine_env_returns(returns[:, :1], ppo[:1])
+    assert float(ratio[0]) > float(ratio[1])  # random "beats" PPO: why ppo_ratio refuses it
+    scored = fitness.combine_env_returns(returns[:, :1], ppo[:1], random=random[:1])
+    assert float(scored[2]) > float(scored[1]) > float(scored[0])  # the right order
+
+
+def test_random_policy_return_of_negative_and_continuous_envs():
+    key = jax.random.key(0)
+    acrobot = random_policy_return(envs.make(ACROBOT), key, num_envs=64)
+    pendulum = random_policy_return(envs.make(PENDULUM), key, num_envs=64)
+    assert -500.0 <= acrobot < -400.0, acrobot  # random Acrobot rarely swings up in 500 steps
+    assert -1700.0 < pendulum < -900.0, pendulum  # 200 steps at costs up to 16.3
+
+
+def test_negative_reference_is_refused_by_ppo_ratio_and_accepted_by_random_ppo():
+    base = {"envs": [ACROBOT, CARTPOLE], "train": {ACROBOT: TINY, CARTPOLE: TINY}}
+    with pytest.raises(DiscoveryError, match="normalization=random_ppo"):
+        DiscoveryConfig.from_dict({**base, "reference_returns": {ACROBOT: -200.0}})
+    config = DiscoveryConfig.from_dict({**base, "reference_returns": {ACROBOT: -200.0},
+                                        "normalization": "random_ppo"})
+    assert config.normalized
+
+
+@pytest.mark.parametrize("block, message", [
+    ({"learning_rat": {"low": 1e-4, "high": 1e-3}}, "did you mean learning_rate"),
+    ({"learning_rate": {"low": 1e-3, "high": 1e-4}}, "low < high"),
+    ({"learning_rate": {"low": 0.0, "high": 1e-4}}, "log scale needs low > 0"),
+    ({"learning_rate": {"choices": [1e-4]}}, "takes {low, high"),
+    ({"update_epochs": {"low": 1, "high": 4}}, "takes {choices"),
+    ({"update_epochs": {"choices": [2.5]}}, "whole numbers"),
+    ({"update_epochs": {"choices": []}}, "non-empty list"),
+    ({"num_minibatches": {"choices": [3]}}, "cannot train"),
+])
+def test_bad_randomize_blocks_are_one_line(block, message):
+    with pytest.raises(DiscoveryError, match=message) as err:
+        DiscoveryConfig.from_dict({"envs": [CARTPOLE], "train": {CARTPOLE: TINY},
+                                   "normalization": "random_ppo", "randomize": block})
+    assert "\n" not in str(err.value)
+
+
+def test_randomize_needs_random_ppo():
+    with pytest.raises(DiscoveryError, match="needs normalization=random_ppo"):
+        DiscoveryConfig.from_dict({"envs": [CARTPOLE], "train": {CARTPOLE: TINY},
+                                   "randomize": {"learning_rate": {"low": 1e-4, "high": 1e-3}}})
+
+
+def test_inner_settings_sample_ranges_relative_to_the_preset():
+    ranges = parse_randomize({"learning_rate": {"low": 0.5, "high": 2.0, "relative": True},
+                              "total_timesteps": {"choices": [0.5, 1.0], "relative": True},
+                              "update_epochs": {"choices": [1, 2]}})
+    inner = InnerSettings(ranges, {**TINY, "learning_rate": 1e-3}, CARTPOLE)
+    assert [c["total_timesteps"] for c in inner.combos] == [1024, 1024, 2048, 2048]
+    assert sorted({c.update_epochs for c in inner.configs}) == [1, 2]
+    combo, values = inner.sample(jax.random.key(0), 512)
+    lr = np.asarray(values["learning_rate"])
+    assert lr.min() >= 0.5e-3 - 1e-9 and lr.max() <= 2e-3 + 1e-9
+    # log-uniform: half the mass below the geometric mean of the range (1e-3)
+    assert 0.4 < np.mean(lr < 1e-3) < 0.6
+    assert set(np.asarray(combo).tolist()) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("sets, message", [
+    ({"validation_envs": [CARTPOLE]}, "in both envs and validation_envs"),
+    ({"validation_envs": [ACROBOT], "test_envs": [ACROBOT]}, "validation_envs and test_envs"),
+    ({"test_envs": ["gymnax/CartPole-v2"]}, "unknown test env"),
+    ({"heldout_envs": [ACROBOT], "test_envs": [ACROBOT]}, "must not be evaluated"),
+])
+def test_env_sets_must_be_disjoint_and_known(sets, message):
+    train = {CARTPOLE: TINY, ACROBOT: TINY}
+    with pytest.raises(DiscoveryError, match=message):
+        DiscoveryConfig.from_dict({"envs": [CARTPOLE], "train": train, **sets})
+
+
+def tiny_transfer(**changes) -> dict:
+    """A PPO-family discovery on CartPole with the learning rate randomised per rollout,
+    validated on Acrobot (negative returns). sigma 1e-10: every member's eps is the same
+    float32, so the members differ only if their inner settings or keys do."""
+    return {"envs": [CARTPOLE], "validation_envs": [ACROBOT], "test_envs": [PENDULUM],
+            "drift": {"kind": "ppo"}, "population": 2, "generations": 2, "sigma": 1e-10,
+            "normalization": "random_ppo", "rollouts_per_member": 2,
+            "randomize": {"learning_rate": {"low": 0.25, "high": 4.0, "relative": True}},
+            "inner": {**TINY, "learning_rate": 2.5e-3}, "inner_per_env": {ACROBOT: {
+                "total_timesteps": 8192, "num_envs": 8}},
+            "validation_every": 1, "validation_seeds": 2, "eval_every": 100,
+            "reference_seeds": 2, **changes}
+
+
+def discover(tmp_path, name: str, **changes) -> list[dict]:
+    settings = tmp_path / f"{name}.yaml"
+    settings.write_text(yaml.safe_dump(tiny_transfer(**changes)))
+    assert main(["discover", "--config", str(settings), "--out", str(tmp_path / name),
+                 "--no-progress"]) == 0
+    return [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text()
+            .splitlines()]
+
+
+@pytest.mark.slow
+def test_members_share_sampled_settings_and_test_envs_never_enter_selection(tmp_path):
+    records = discover(tmp_path, "a")
+    for record in records:
+        # identical drifts + shared settings and keys: identical returns
+        assert record["fitness_max"] == record["fitness_min"], record
+        settings = record["inner_settings"][CARTPOLE]
+        assert len(settings) == 2 and settings[0]["learning_rate"] != settings[1]["learning_rate"]
+        assert all(0.25 * 2.5e-3 <= s["learning_rate"] <= 4 * 2.5e-3 for s in settings)
+        assert len(record["ppo_return"][CARTPOLE]) == 2
+        assert set(record["validation"]["envs"]) == {ACROBOT}
+    # generations draw new settings
+    assert records[0]["inner_settings"] != records[1]["inner_settings"]
+    # the test env is never built, trained on or logged
+    config = DiscoveryConfig.from_dict(resolve_discovery_settings(tiny_transfer()))
+    assert PENDULUM not in Discovery(config, {CARTPOLE: 1.0}, random_returns={
+        CARTPOLE: 0.0, ACROBOT: 0.0}).trainers
+    run = tmp_path / "a"
+    assert PENDULUM not in (run / "metrics.jsonl").read_text()
+    assert PENDULUM not in (run / "random_returns.json").read_text()
+    # validation picked a snapshot, which is kept with every other validated one
+    selected = json.loads((run / "drift_selected.json").read_text())
+    scores = {r["generation"]: r["validation"]["score"] for r in records}
+    assert selected["validation_score"] == max(scores.values())
+    assert scores[selected["generation"]] == selected["validation_score"]
+    assert sorted(p.name for p in (run / "snapshots").glob("*.json")) == [
+        "generation-00001.json", "generation-00002.json"]
+    # another test env changes nothing the run chose or logged
+    other = discover(tmp_path, "b", test_envs=["gymnax/MountainCar-v0"])
+    assert _no_time(other) == _no_time(records)
+    _, a = load_drift(str(run / "drift_selected.json"))
+    _, b = load_drift(str(tmp_path / "b" / "drift_selected.json"))
+    assert jax.tree.all(jax.tree.map(lambda x, y: bool(np.all(np.asarray(x) == np.asarray(y))),
+                                     a, b))
+    # shipping records the three sets and the rule, and ships the selected snapshot
+    assert main(["drifts", "--ship", str(run), "--name", "tiny-transfer", "--dest",
+                 str(tmp_path / "shipped")]) == 0
+    provenance = yaml.safe_load((tmp_path / "shipped" / "tiny-transfer" / "provenance.yaml")
+                                .read_text())
+    assert provenance["meta_envs"] == [CARTPOLE]
+    assert provenance["validation_envs"] == [ACROBOT]
+    assert provenance["test_envs"] == [PENDULUM]
+    assert provenance["selected_generation"] == selected["generation"]
+    assert "highest validation score" in provenance["selection"]
+
+
+def _no_time(records):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
