@@ -6,13 +6,10 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from driftlab.analysis.plots import save_png  # noqa: E402
+from driftlab.analysis.plots import save_png
 
 
 def bootstrap_band(returns: np.ndarray, resamples: int = 1000, level: float = 0.95,
@@ -43,7 +40,8 @@ def plot_learning_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path:
     labelled at its end with its seed count. `curves[label] = (timesteps
     (updates,), returns (seeds, updates))`. Used for a train run's
     learning_curve.png and compare's per-env plots."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=100, layout="constrained")
+    fig = Figure(figsize=(7.5, 4.5), dpi=100, layout="constrained")
+    ax = fig.subplots()
     for index, (label, (steps, returns)) in enumerate(curves.items()):
         colour = f"C{index}"
         returns = np.atleast_2d(np.asarray(returns, np.float64))
@@ -76,8 +74,8 @@ def plot_discovery_progress(records: list[dict], path: str | Path, title: str) -
     mean, low, high = column("fitness_mean"), column("fitness_min"), column("fitness_max")
     evals = [r for r in records if isinstance(r.get("eval"), dict)]
     envs = sorted({env for r in evals for env in r["eval"]})
-    fig, axes = plt.subplots(1, 1 + len(envs), figsize=(5.2 * (1 + len(envs)), 3.8), dpi=110,
-                             squeeze=False)
+    fig = Figure(figsize=(5.2 * (1 + len(envs)), 3.8), dpi=110)
+    axes = fig.subplots(1, 1 + len(envs), squeeze=False)
     ax = axes[0, 0]
     ax.fill_between(gens, low, high, color="C0", alpha=0.12, linewidth=0, label="population min-max")
     ax.plot(gens, mean, color="C0", alpha=0.35, linewidth=0.8, label="population mean")

@@ -12,14 +12,12 @@ import io
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import TwoSlopeNorm  # noqa: E402
-
-from driftlab.algorithms.storage import atomic_write_bytes  # noqa: E402
-from driftlab.analysis.surfaces import Surface  # noqa: E402
+from driftlab.algorithms.storage import atomic_write_bytes
+from driftlab.analysis.surfaces import Surface
 
 DPI = 100
 PANEL_W, PANEL_H = 4.6, 3.8  # inches per panel
@@ -34,18 +32,18 @@ def figure_size(columns: int, rows: int) -> tuple[int, int]:
 
 
 def _figure(columns: int, rows: int):
-    fig, axes = plt.subplots(rows, columns, figsize=(PANEL_W * columns, PANEL_H * rows),
-                             dpi=DPI, squeeze=False, layout="constrained")
-    return fig, axes
+    # matplotlib's object API, not pyplot: no global figure state and no backend
+    # switch, so importing driftlab leaves a notebook's inline plots alone.
+    fig = Figure(figsize=(PANEL_W * columns, PANEL_H * rows), dpi=DPI, layout="constrained")
+    return fig, fig.subplots(rows, columns, squeeze=False)
 
 
 def save_png(fig, path: str | Path) -> Path:
     """Write `fig` as a PNG at its own size and dpi (no bbox "tight": the pixel
-    size stays fixed) atomically, making the folder, and free it."""
+    size stays fixed) atomically, making the folder."""
     path = Path(path)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi="figure")
-    plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return path
 
@@ -99,7 +97,7 @@ def plot_heatmaps(surface: Surface, path: str | Path, progress_index: int = 0) -
 
 def _slice_axes(ax, surface: Surface, advantages, progress_index: int = 0) -> None:
     r = surface.grid.ratio
-    colours = plt.get_cmap("coolwarm")
+    colours = matplotlib.colormaps["coolwarm"]
     span = max(abs(x) for x in advantages)
     ends = []
     for value in advantages:
