@@ -61,6 +61,20 @@ def describe_type(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+# Seeds are whole numbers in [0, 2^31): jax.random.key keeps the low 32 bits of a
+# larger seed (2^32 would alias 0) and refuses 2^63 and up.
+SEED_MAX = 2**31 - 1
+
+
+def check_seed(value: object, name: str = "seed",
+               error: type[ConfigError] = ConfigError) -> int:
+    """`value` as a seed, or `error` stating the accepted range."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+        raise error(f"{name} must be a whole number from 0 to {SEED_MAX} (2^31 - 1; larger "
+                    f"seeds would alias smaller ones), got {value!r}")
+    return value
+
+
 def check_adam_betas(b1: float, b2: float, error: type[ConfigError] = ConfigError) -> None:
     """Adam's moment decays (inner optimiser and ES alike) must lie in [0, 1)."""
     for key, value in (("adam_b1", b1), ("adam_b2", b2)):

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 
 from driftlab.algorithms import ConfigError, TrainConfig
-from driftlab.algorithms.config import check_adam_betas, coerce, field_types
+from driftlab.algorithms.config import check_adam_betas, check_seed, coerce, field_types
 
 FITNESS_SHAPING = ("centered_rank", "z_score", "none")
 PADDING = ("pad", "refuse")
@@ -363,6 +363,7 @@ class DiscoveryConfig:
             except ConfigError as err:
                 raise DiscoveryError(f"inner training settings of {env_id} (inner:, "
                                      f"inner_per_env: or train:): {err}") from None
+        check_seed(self.seed, "seed", DiscoveryError)
         check_strategy_name(self.strategy)
         self.validate_drift()
         if self.population < 2:

@@ -13,7 +13,9 @@ import argparse
 import importlib
 import importlib.util
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
@@ -136,15 +138,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from driftlab.errors import user_errors
 
+    # SIGTERM (a scheduler's or `kill`'s stop) ends a verb as Ctrl-C does: the same
+    # clean-up, and one line instead of a silent death.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return int(modules[args.command].run(args) or 0)
     except user_errors() as err:
         print(f"driftlab {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"driftlab {args.command}: interrupted; files written so far are intact",
+    except KeyboardInterrupt as err:
+        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        print(f"driftlab {args.command}: {what}; files written so far are intact",
               file=sys.stderr)
-        return 130
+        return 143 if isinstance(err, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds like Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 if __name__ == "__main__":

@@ -212,11 +212,13 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
     Every input is checked before anything is trained or written; an env on which
     PPO's mean final return is not above the random policy's stops the evaluation
     with a DriftlabError (its scores cannot be normalised at that budget)."""
+    from driftlab.algorithms.config import check_seed
     from driftlab.rundir import check_output_dir, new_run_dir
     from driftlab.train_command import check_settings
 
     if seeds < 1:
         raise DriftlabError(f"--seeds must be >= 1, got {seeds}")
+    check_seed(seed, "--seed")
     if bootstrap < 10:
         raise DriftlabError(f"--bootstrap must be >= 10, got {bootstrap}")
     if resume:

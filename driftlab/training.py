@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from driftlab import envs
 from driftlab.algorithms import Drift, TrainConfig, Trainer, make_drift
+from driftlab.algorithms.config import check_seed
 from driftlab.algorithms.drift_io import load_drift
 from driftlab.algorithms.evaluation import final_return
 from driftlab.algorithms.storage import (
@@ -167,6 +168,7 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     """Train `seeds` agents in one vmapped jit and write a run directory."""
     if seeds < 1:
         raise DriftlabError(f"--seeds must be >= 1, got {seeds}")
+    check_seed(seed, "--seed")
     env, config, drift, drift_params = build(env_id, algo, settings, drift_path)
     run_dir = new_run_dir(out, "train", f"{algo}-{env_id}")
     write_yaml(run_dir / "config.yaml", {

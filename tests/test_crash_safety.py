@@ -112,3 +112,31 @@ def test_killed_train_run_is_recognised_as_incomplete(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "incomplete" in err[0], err
+
+
+@pytest.mark.slow
+def test_sigterm_ends_discover_like_ctrl_c_and_it_resumes(tmp_path):
+    """SIGTERM (a scheduler's stop) gives one line and exit 143, leaves no temporary
+    files or torn lines, and the run resumes to the end."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli("discover", "--preset", "cartpole-tiny", "--out", str(run),
+                                 *TINY), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        metrics = run / "metrics.jsonl"
+        if metrics.is_file() and metrics.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert "Traceback" not in err and "terminated (SIGTERM)" in lines[-1], err[-2000:]
+    _assert_clean(run)
+    done = subprocess.run(_cli("discover", "--resume", str(run), "--no-progress"),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in records] == list(range(1, 17))
