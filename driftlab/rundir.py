@@ -33,6 +33,9 @@ def check_output_dir(out: str | Path | None) -> None:
     nearest existing parent is a writable directory. Creates nothing, so a
     command can check its --out before it validates or computes anything else.
     `None` (the default runs/...) checks runs/ or the working directory."""
+    if out is not None and not str(out).strip():
+        raise DriftlabError("--out is empty (it would write into the current directory); "
+                            "give a directory name or leave --out out for runs/...")
     path = Path(out) if out is not None else Path("runs")
     if path.is_symlink() and not path.exists():
         raise DriftlabError(f"output directory {path} is a dangling symbolic link; "

@@ -59,6 +59,9 @@ def check_settings(algo: str, settings: dict[str, Any], drift_path: str | None) 
         raise DriftlabError(f"drift must be a mapping of the drift's constants such as "
                             f"{{eps: 0.2}} (dict), got {drift_options!r}; use --set drift.eps=0.2")
     TrainConfig.from_dict(settings)
+    if algo == "lpo" and not drift_path:  # an untrained LPO net is no drift anyone meant
+        raise DriftlabError("--algo lpo needs --drift: a discovery run directory, a drift "
+                            "JSON or a shipped drift name (`driftlab drifts` lists them)")
     if drift_path:
         if drift_options:
             raise DriftlabError(f"drift.{next(iter(drift_options))} sets a constant of a "

@@ -189,6 +189,8 @@ CASES += [
     case("train-timesteps-huge", TRAIN + ["--timesteps", "1e18"],
          "more than the 2^31 - 1 the trainer counts"),
     case("train-seeds-zero", TRAIN + ["--seeds", "0"], "--seeds must be >= 1, got 0"),
+    case("train-lpo-without-drift", train(algo="lpo"), "--algo lpo needs --drift"),
+    case("train-out-empty", TRAIN[:-1] + [""], "--out is empty"),
     case("train-seed-aliasing", TRAIN + ["--seed", "4294967296"],
          "--seed must be a whole number from 0 to 2147483647"),
     case("train-seed-huge", TRAIN + ["--seed", str(2**70)], "--seed must be a whole number"),
