@@ -308,7 +308,18 @@ def test_unrolls_are_cut_as_brax_cuts_them():
 TINY = dict(total_timesteps=4 * 16 * 5, num_envs=4, num_steps=16, update_epochs=2,
             num_minibatches=2)
 # Metrics of these tiny runs, computed with the code before the Brax mode existed
-# (commit 00b6ca9, this 2-core CPU, jax 0.10): float.hex of the float32 values.
+# (commit 00b6ca9, one 2-core CPU, jax 0.10): float.hex of the float32 values.
+# XLA compiles for the host CPU's instruction set, so another CPU reproduces them only
+# to within its rounding. Measured (issue 17) by rerunning these runs on one machine
+# under XLA_FLAGS=--xla_cpu_max_isa=SSE4_2 / AVX / AVX2 / none, the largest deviations
+# from the values below were: policy_loss 1.6e-7 absolute, approx_kl 1.9e-9 absolute,
+# value_loss 1.8e-6 relative, entropy 0. The tolerances are 50-60x those: far beyond
+# any CPU's rounding over 5 tiny updates, and far below what a change to the loop does
+# (a changed minibatch order, advantage or loss moves value_loss by >1e-3 relative).
+BEFORE_TOLERANCE = {"policy_loss": {"atol": 1e-5, "rtol": 0.0},
+                    "approx_kl": {"atol": 1e-7, "rtol": 0.0},
+                    "value_loss": {"atol": 0.0, "rtol": 1e-4},
+                    "entropy": {"atol": 0.0, "rtol": 1e-5}}
 BEFORE = {
     ("gymnax/CartPole-v1", "dpo"): {
         "policy_loss": ["-0x1.106e4p-10", "-0x1.2da3p-13", "-0x1.46d14p-12", "-0x1.f95cp-15",
@@ -332,7 +343,7 @@ BEFORE = {
 
 
 @pytest.mark.parametrize("env_id, algo", list(BEFORE))
-def test_gymnax_loop_is_bitwise_what_it_was(env_id, algo):
+def test_gymnax_loop_is_what_it_was(env_id, algo):
     extra = {"continuous": "tanh", "normalize_obs": True} if "Pendulum" in env_id else {}
     config = TrainConfig.from_dict({**TINY, **extra})
     assert (config.advantages, config.init, config.obs_clip, config.budget) == (
@@ -341,8 +352,9 @@ def test_gymnax_loop_is_bitwise_what_it_was(env_id, algo):
     result = jax.jit(Trainer(envs.make(env_id), config, drift).train)(
         jax.random.key(3), drift.default_params)
     for name, values in BEFORE[(env_id, algo)].items():
-        got = [float(v).hex() for v in np.asarray(result.metrics[name])]
-        assert got == [float.hex(float.fromhex(v)) for v in values], name
+        np.testing.assert_allclose(np.asarray(result.metrics[name], np.float64),
+                                   [float.fromhex(v) for v in values],
+                                   err_msg=name, **BEFORE_TOLERANCE[name])
 
 
 def test_brax_mode_trains_with_finite_metrics():
@@ -381,18 +393,21 @@ def test_brax_mode_settings_are_checked():
 # brax/inverted_pendulum's preset (Brax mode, PPO eps 0.3, reward scale 10, gamma 0.97,
 # entropy 1e-2, lr 3e-4, unrolls of 5, 2e6 steps) at a CPU size: 64 envs x 80 steps per
 # update (1024 unrolls, 8 minibatches of 128, 4 epochs), critic 2x128 instead of 5x256;
-# 4 seeds. Bar: mean final return (last 10% of updates) >= 800, set before the first run.
-# History, on the 2-core CPU: the first budget, 1e6 steps, missed the bar -- Brax mode 580
-# (587, 893, 221, 618), today's purejaxrl-style mechanics at the same size 610, and Brax's
-# own ppo.train at the same size 194 (eval return, 1 seed) -- so the budget is now the
-# preset's own 2e6 steps, the bar unchanged. Measured at 2e6: 827 (1000, 995, 472, 842)
-# in 93 s; the purejaxrl-style mechanics (eps 0.2) 728 (609, 707, 818, 780).
+# 4 seeds, statistic: the mean of their final returns (last 10% of updates).
+# Bar set from a measured distribution (issue 17; tests/calibration/): 32 other seeds
+# gave final returns from 98 to 1000, mean 537, median 449 (3613 s on the 2-core CPU,
+# shared), so this CPU-sized Brax mode learns, unevenly. Over 100,000 bootstrap sets of
+# 4 of those seeds, the mean's 1% quantile is 246 and its 0.1% quantile 176: the bar is
+# 240 (passes 99% of seed sets), ten times the random policy's 23.5. The earlier bar,
+# 800, was set from one draw of 4 seeds (827) and passes 3% of seed sets.
+BRAX_MODE_BAR = 240.0
 BRAX_CPU = {"num_envs": 64, "num_steps": 80, "num_minibatches": 8, "update_epochs": 4,
             "critic_hidden": [128, 128]}
 BRAX_CPU_TIMESTEPS = 2_000_000
 
 
-def train_brax_cpu(overrides: dict, eps: float, seeds: int = 4) -> np.ndarray:
+def train_brax_cpu(overrides: dict, eps: float, seeds: int = 4,
+                   keys: jax.Array | None = None) -> np.ndarray:
     """Final return per seed (mean of the last 10% of updates) of PPO with clip `eps`."""
     from driftlab.algorithms.evaluation import final_return
     from driftlab.training import build
@@ -402,7 +417,7 @@ def train_brax_cpu(overrides: dict, eps: float, seeds: int = 4) -> np.ndarray:
     env, config, _, _ = build("brax/inverted_pendulum", "ppo", settings)
     drift = make_drift("ppo", eps=eps)
     trainer = Trainer(env, config, drift)
-    keys = jax.random.split(jax.random.key(0), seeds)
+    keys = jax.random.split(jax.random.key(0), seeds) if keys is None else keys
     result = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))(keys, drift.default_params)
     return final_return(np.asarray(result.metrics["episode_return"]))
 
@@ -412,4 +427,4 @@ def test_brax_mode_learns_inverted_pendulum_on_cpu():
     assert train_preset("brax/inverted_pendulum")["total_timesteps"] == BRAX_CPU_TIMESTEPS
     finals = train_brax_cpu({}, eps=0.3)
     print(f"brax mode, brax/inverted_pendulum, 4 seeds x 2e6 steps: {finals}")
-    assert finals.mean() >= 800, finals
+    assert finals.mean() >= BRAX_MODE_BAR, finals

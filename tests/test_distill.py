@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -106,18 +107,30 @@ def test_distilled_drift_file_errors_are_one_line(tmp_path, capsys):
     assert "\n" not in err and "c0" in err and "constants" in err
 
 
-@pytest.mark.slow
-def test_distilled_dpo_trains_cartpole_like_dpo(tmp_path):
+def distilled_dpo_finals(seeds: int, key_offset: int = 0, out: Path | None = None) -> dict:
+    """Final returns of DPO and of its distillation (top candidate, no symbolic search)
+    on CartPole at 1e5 steps, `seeds` seeds from `key(key_offset)`: {'dpo', 'distilled'}."""
+    import tempfile
+
     from driftlab.training import resolve_settings, train_run
 
-    result = distill(load_source("dpo"), symbolic=False, points=41, check=False)
-    path = write_distillation(result, tmp_path / "distill", top=1)
-    settings = resolve_settings("gymnax/CartPole-v1", timesteps=1e5)
-    kwargs = {"seeds": 4, "seed": 0, "progress": False, "plot": False}
-    source = train_run("gymnax/CartPole-v1", "dpo", settings, out=tmp_path / "dpo", **kwargs)
-    distilled = train_run("gymnax/CartPole-v1", "distilled", settings, drift_path=str(path),
-                          out=tmp_path / "distilled", **kwargs)
-    a, b = source.final_returns, distilled.final_returns
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(out or scratch)
+        result = distill(load_source("dpo"), symbolic=False, points=41, check=False)
+        path = write_distillation(result, out / "distill", top=1)
+        settings = resolve_settings("gymnax/CartPole-v1", timesteps=1e5)
+        kwargs = {"seeds": seeds, "seed": key_offset, "progress": False, "plot": False}
+        source = train_run("gymnax/CartPole-v1", "dpo", settings, out=out / "dpo", **kwargs)
+        distilled = train_run("gymnax/CartPole-v1", "distilled", settings, drift_path=str(path),
+                              out=out / "distilled", **kwargs)
+        return {"dpo": source.final_returns.tolist(),
+                "distilled": distilled.final_returns.tolist()}
+
+
+@pytest.mark.slow
+def test_distilled_dpo_trains_cartpole_like_dpo(tmp_path):
+    finals = distilled_dpo_finals(4, out=tmp_path)
+    a, b = np.asarray(finals["dpo"]), np.asarray(finals["distilled"])
     print(f"dpo {a} vs distilled {b}")
     # Same seeds, same budget: within the seed-to-seed spread of the source.
     spread = max(np.std(a), np.std(b), 0.05 * np.mean(a))

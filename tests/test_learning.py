@@ -20,14 +20,16 @@ from driftlab.training import build, resolve_settings
 SEEDS = 4
 
 
-def train_seeds(env_id: str, algo: str, timesteps: int, **overrides) -> np.ndarray:
-    """Final return per seed, (SEEDS,)."""
+def train_seeds(env_id: str, algo: str, timesteps: int, keys: jax.Array | None = None,
+                **overrides) -> np.ndarray:
+    """Final return per seed, (len(keys),); the tests' SEEDS keys by default (the
+    calibration script in tests/calibration/ passes many more)."""
     settings = resolve_settings(env_id, overrides=overrides, timesteps=timesteps)
     env, config, drift, params = build(env_id, algo, settings)
     from driftlab.algorithms import Trainer
 
     trainer = Trainer(env, config, drift)
-    keys = jax.random.split(jax.random.key(0), SEEDS)
+    keys = jax.random.split(jax.random.key(0), SEEDS) if keys is None else keys
     result = jax.jit(jax.vmap(trainer.train, in_axes=(0, None)))(keys, params)
     return final_return(np.asarray(result.metrics["episode_return"]))
 

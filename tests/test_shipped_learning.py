@@ -21,13 +21,13 @@ from driftlab.training import resolve_settings
 SEEDS = 64
 
 
-def finals(drift, params) -> np.ndarray:
+def finals(drift, params, keys: jax.Array | None = None) -> np.ndarray:
     env_id = "gymnax/CartPole-v1"
     config = TrainConfig.from_dict(resolve_settings(
         env_id, str(shipped_dir("lpo-cartpole") / "train.yaml")))
     assert config.total_timesteps == 32768
     trainer = Trainer(envs.make(env_id), config, drift)
-    keys = jax.random.split(jax.random.key(0), SEEDS)
+    keys = jax.random.split(jax.random.key(0), SEEDS) if keys is None else keys
     runs = jax.jit(jax.vmap(lambda k: trainer.train(k, params).metrics["episode_return"]))(keys)
     return final_return(np.asarray(runs))
 
