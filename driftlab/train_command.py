@@ -30,6 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunks", type=int, default=20,
                    help="jitted pieces the run is split into for progress/logging (default 20)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log every update to RUN/tensorboard (pip install "
+                        "'driftlab[tensorboard]')")
+    p.add_argument("--wandb", action="store_true",
+                   help="also log every update to Weights & Biases (pip install 'driftlab[wandb]')")
+    p.add_argument("--wandb-project", default="driftlab", help="W&B project (default driftlab)")
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -82,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     check_settings(args.algo, settings, args.drift)
     outcome = train_run(args.env, args.algo, settings, seeds=args.seeds, seed=args.seed,
                         drift_path=args.drift, out=args.out, chunks=args.chunks,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, tensorboard=args.tensorboard,
+                        wandb=args.wandb, wandb_project=args.wandb_project)
     finals = outcome.final_returns
     print(f"\n{args.algo} on {args.env}: {outcome.timesteps[-1]:,} steps x {args.seeds} seed(s) "
           f"in {outcome.seconds:.1f} s ({outcome.steps_per_second:,.0f} steps/s)")

@@ -28,6 +28,7 @@ from driftlab.algorithms.storage import (
     write_json,
     write_yaml,
 )
+from driftlab.algorithms.trackers import Trackers, check_trackers
 from driftlab.analysis.curves import plot_learning_curves
 from driftlab.errors import DriftlabError
 from driftlab.presets import deep_merge, train_preset
@@ -164,18 +165,28 @@ def compile_beside(init, run_chunk, keys: jax.Array) -> Any:
 
 def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 1,
               seed: int = 0, drift_path: str | None = None, out: str | Path | None = None,
-              chunks: int = 20, progress: bool = True, plot: bool = True) -> TrainOutcome:
-    """Train `seeds` agents in one vmapped jit and write a run directory."""
+              chunks: int = 20, progress: bool = True, plot: bool = True,
+              tensorboard: bool = False, wandb: bool = False,
+              wandb_project: str = "driftlab") -> TrainOutcome:
+    """Train `seeds` agents in one vmapped jit and write a run directory.
+
+    `tensorboard` / `wandb`: also log every update's record (mean and per-seed
+    returns, losses, drift statistics) there (`algorithms.trackers`)."""
     if seeds < 1:
         raise DriftlabError(f"--seeds must be >= 1, got {seeds}")
     check_seed(seed, "--seed")
+    check_trackers(tensorboard, wandb, DriftlabError)
     env, config, drift, drift_params = build(env_id, algo, settings, drift_path)
     run_dir = new_run_dir(out, "train", f"{algo}-{env_id}")
     write_yaml(run_dir / "config.yaml", {
         "command": "train", "env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
         "drift": drift.spec, "drift_file": str(drift_path) if drift_path else None,
         "train": config.to_dict(),
+        "trackers": {"tensorboard": tensorboard, "wandb": wandb},
     })
+    trackers = Trackers(run_dir, tensorboard=tensorboard, wandb=wandb, project=wandb_project,
+                        config={"env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
+                                "drift": drift.spec, **config.to_dict()})
 
     trainer = Trainer(env, config, drift)
     n_updates = config.num_updates
@@ -208,6 +219,8 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
                                for k, v in per_seed.items()})
                 record["episode_return_per_seed"] = per_seed["episode_return"].tolist()
                 log.write(record)
+                trackers.log({k: v for k, v in record.items() if k != "timesteps"},
+                             record["timesteps"])
             returns.append(np.asarray(metrics["episode_return"]))
             done += n
             bar.set_description(f"{algo} {env_id}")
@@ -215,6 +228,7 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
             bar.set_postfix(ret=f"{np.nanmean(latest):.1f}" if np.isfinite(latest).any() else "n/a")
             bar.update(n * config.batch_size)
     bar.close()
+    trackers.close()
     seconds = time.time() - start
 
     result = trainer.result(state, {})

@@ -527,6 +527,7 @@ CASES += [
 if importlib.util.find_spec("wandb") is None:
     CASES.append(case("discover-wandb-missing", discover("wandb=true"),
                       "wandb=true needs wandb"))
+    CASES.append(case("train-wandb-missing", TRAIN + ["--wandb"], "wandb=true needs wandb"))
 
 # ---- discover --resume ----------------------------------------------------------------
 RESUME = ["discover", "--no-progress", "--resume"]
