@@ -57,8 +57,15 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
     if not run_dirs:
         raise AnalysisError("no run directories given; pass train run directories to compare")
     groups: dict[tuple[str, str], RunGroup] = {}
+    signatures: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    base_seeds: dict[tuple[str, str], set[Any]] = {}
+    seen: dict[Path, str] = {}
     for item in run_dirs:
         path = Path(item)
+        real = path.resolve()
+        if real in seen:  # the same run named twice (or through a link) counts once
+            continue
+        seen[real] = str(path)
         metrics_path = path / "metrics.jsonl"
         if not path.is_dir() or not metrics_path.is_file():
             raise AnalysisError(f"{path} is not a train run directory (no metrics.jsonl); "
@@ -86,18 +93,59 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
         if isinstance(seeds_out, list):
             diverged[[i for i in seeds_out if isinstance(i, int) and 0 <= i < len(diverged)]] = True
         key = (env, label)
+        signature = run_signature(path, config)
         if key in groups:
+            first, theirs = signatures[key]
+            differing = sorted(k for k in set(theirs) | set(signature)
+                               if theirs.get(k) != signature.get(k))
+            if differing:
+                raise AnalysisError(
+                    f"{first} and {path} are both {label!r} on {env} but differ in "
+                    f"{', '.join(differing[:6])}: pooling them would mix unlike runs; "
+                    "compare them separately or leave one out")
+            seed = config.get("seed")
+            if seed is not None and seed in base_seeds[key]:
+                raise AnalysisError(f"{first} and {path} are both {label!r} on {env} with base "
+                                    f"seed {seed}: the same agents twice, not more seeds; "
+                                    "leave one out or rerun it with another --seed")
+            base_seeds[key].add(seed)
             group = groups[key]
             n = min(group.returns.shape[1], returns.shape[1])
-            if group.returns.shape[1] != returns.shape[1]:
-                # Different budgets: compare on the common prefix of updates.
-                group.timesteps = group.timesteps[:n]
             group.returns = np.concatenate([group.returns[:, :n], returns[:, :n]])
             group.diverged = np.concatenate([group.diverged, diverged])
             group.run_dirs.append(str(path))
         else:
             groups[key] = RunGroup(env, label, steps, returns, [str(path)], diverged)
+            signatures[key] = (str(path), signature)
+            base_seeds[key] = {config.get("seed")}
     return sorted(groups.values(), key=lambda g: (g.env, g.label))
+
+
+def run_signature(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """What must agree for two train runs' seeds to be pooled: every training setting
+    (`train.*`), the drift and its constants (`drift.*`) and the drift's parameters (a
+    digest of the run's drift.params.msgpack). Runs of older versions without a key
+    simply lack it."""
+    import hashlib
+
+    out: dict[str, Any] = {}
+
+    def flatten(prefix: str, values: dict[str, Any]) -> None:
+        for k, v in values.items():
+            if k in ("source", "note", "params_file"):
+                continue
+            if isinstance(v, dict):
+                flatten(f"{prefix}{k}.", v)
+            else:
+                out[f"{prefix}{k}"] = repr(v)
+
+    for block in ("train", "drift"):
+        if isinstance(config.get(block), dict):
+            flatten(f"{block}.", config[block])
+    params = path / "drift.params.msgpack"
+    if params.is_file():
+        out["drift parameters"] = hashlib.sha256(params.read_bytes()).hexdigest()
+    return out
 
 
 def _drift_name(path: Path) -> str:

@@ -63,6 +63,14 @@ def run(args: argparse.Namespace) -> int:
             source = f"read from {args.random_returns}"
     except AnalysisError as err:
         raise DriftlabError(str(err)) from None
+    labels = sorted({g.label for g in groups})
+    if args.reference not in labels:  # a typo would silently normalise by nothing
+        import difflib
+
+        close = difflib.get_close_matches(args.reference, labels, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise DriftlabError(f"--reference {args.reference!r} is not among the runs' labels"
+                            f"{hint}: {', '.join(labels)}")
     if args.random_returns == "measure":
         random_returns = random_returns_of(groups)
     rows = final_table(groups, args.bootstrap, args.seed)

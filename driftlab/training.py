@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from driftlab import envs
 from driftlab.algorithms import Drift, TrainConfig, Trainer, make_drift
 from driftlab.algorithms.config import check_seed
-from driftlab.algorithms.drift_io import load_drift
+from driftlab.algorithms.drift_io import load_drift, save_drift
 from driftlab.algorithms.evaluation import final_return
 from driftlab.algorithms.storage import (
     JsonlWriter,
@@ -101,6 +101,19 @@ def build(env_id: str, algo: str, settings: dict[str, Any], drift_path: str | No
     return env, config, drift, params
 
 
+def drift_record(drift: Drift, params: Any) -> dict[str, Any]:
+    """The drift's spec plus its scalar constants (DPO's alpha and beta, PPO's eps, a
+    formula's constants) as plain numbers, so config.yaml says what was trained; a
+    network's parameters are in the run's drift.params.msgpack."""
+    record = dict(drift.spec)
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    if leaves and all(np.ndim(v) == 0 for _, v in leaves):
+        for path, value in leaves:
+            name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+            record[name] = float(value)
+    return record
+
+
 def chunk_length(n_updates: int, chunks: int) -> int:
     """Updates per jitted chunk: about n_updates/chunks. Every chunk runs the same
     program (see `chunk_runner`), so the count need not divide n_updates."""
@@ -180,10 +193,16 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     run_dir = new_run_dir(out, "train", f"{algo}-{env_id}")
     write_yaml(run_dir / "config.yaml", {
         "command": "train", "env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
-        "drift": drift.spec, "drift_file": str(drift_path) if drift_path else None,
+        "drift": drift_record(drift, drift_params),
+        "drift_file": str(Path(drift_path).resolve()) if drift_path and Path(drift_path).exists()
+        else drift_path,
         "train": config.to_dict(),
         "trackers": {"tensorboard": tensorboard, "wandb": wandb},
     })
+    # The drift the agents trained with, parameters and all: `inspect RUN` and `compare`
+    # read this copy, never a path whose file may have changed since.
+    save_drift(run_dir, drift, drift_params, name="drift",
+               metadata={"source": "train", "note": f"the drift of this {algo} run"})
     trackers = Trackers(run_dir, tensorboard=tensorboard, wandb=wandb, project=wandb_project,
                         config={"env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
                                 "drift": drift.spec, **config.to_dict()})

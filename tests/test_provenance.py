@@ -1,0 +1,71 @@
+"""A train run records what produced it (the drift's constants and a copy of its
+parameters), and `compare` never pools unlike runs or counts a run twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from driftlab.analysis.compare import load_runs
+from driftlab.analysis.surfaces import AnalysisError, load_source
+from driftlab.cli import main
+
+TINY = ["--env", "gymnax/CartPole-v1", "--set", "total_timesteps=512", "--set", "num_envs=4",
+        "--set", "num_steps=32", "--no-progress"]
+
+
+def train(tmp_path, name: str, *extra: str, algo: str = "dpo") -> str:
+    out = tmp_path / name
+    assert main(["train", "--algo", algo, *TINY, *extra, "--out", str(out)]) == 0
+    return str(out)
+
+
+def test_drift_constants_are_recorded_and_inspect_reads_the_copy(tmp_path):
+    run = train(tmp_path, "alpha", "--set", "drift.alpha=0.5", "--set", "drift.beta=3")
+    config = yaml.safe_load(open(f"{run}/config.yaml"))
+    assert config["drift"]["kind"] == "dpo"
+    assert config["drift"]["alpha"] == pytest.approx(0.5) and config["drift"]["beta"] == 3.0
+    source = load_source(run)
+    assert float(source.params["alpha"]) == pytest.approx(0.5)
+    assert float(source.params["beta"]) == pytest.approx(3.0)
+    ppo = train(tmp_path, "eps", "--set", "drift.eps=0.01", algo="ppo")
+    assert yaml.safe_load(open(f"{ppo}/config.yaml"))["drift"]["eps"] == pytest.approx(0.01)
+
+
+def test_learned_drift_is_copied_so_a_changed_source_cannot_change_the_record(tmp_path):
+    run = train(tmp_path, "lpo", "--drift", "lpo-cartpole", algo="lpo")
+    spec = json.loads(open(f"{run}/drift.json").read())
+    assert spec["kind"] == "lpo" and spec["params_file"] == "drift.params.msgpack"
+    from driftlab.algorithms.drift_io import load_drift
+
+    _, shipped = load_drift("lpo-cartpole")
+    copy = load_source(run).params
+    assert (copy["w_in"] == shipped["w_in"]).all()
+
+
+def test_compare_refuses_unlike_runs_and_counts_a_run_once(tmp_path):
+    a = train(tmp_path, "a")
+    b = train(tmp_path, "b", "--seed", "1")
+    lr = train(tmp_path, "lr", "--seed", "2", "--set", "learning_rate=1e-3")
+    alpha = train(tmp_path, "alpha", "--seed", "3", "--set", "drift.alpha=0.5")
+    budget = train(tmp_path, "budget", "--seed", "4", "--set", "total_timesteps=1024")
+    same_seed = train(tmp_path, "same", "--seed", "1")
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    groups = load_runs([a, b, a, str(tmp_path / "link"), f"{a}/"])
+    assert len(groups) == 1 and groups[0].returns.shape[0] == 2  # a and b, once each
+    for other, key in ((lr, "learning_rate"), (alpha, "drift.alpha"),
+                       (budget, "train.total_timesteps")):
+        with pytest.raises(AnalysisError, match=key) as err:
+            load_runs([a, other])
+        assert "\n" not in str(err.value)
+    with pytest.raises(AnalysisError, match="base seed 1"):
+        load_runs([b, same_seed])
+
+
+def test_compare_with_an_unknown_reference_is_one_line(tmp_path, capsys):
+    a = train(tmp_path, "a")
+    assert main(["compare", a, "--reference", "ppx", "--out", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ppx" in err[0], err
