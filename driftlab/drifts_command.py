@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heldout", nargs="*", default=None, metavar="ENV",
                    help="held-out envs to record (default: the run's heldout_envs)")
     p.add_argument("--dest", help="folder of shipped drifts (default: the source tree's drifts/)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace an existing shipped drift of that name (its whole folder)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.name or not NAME_PATTERN.match(args.name):
             raise DriftlabError("--ship needs --name NAME of lower-case letters, digits, '.', "
                                 "'_' or '-', e.g. --name lpo-cartpole")
+        check_heldout(args.heldout)
         out = ship(Path(args.ship), args.name, args.heldout,
-                   Path(args.dest) if args.dest else None)
+                   Path(args.dest) if args.dest else None, args.replace)
         print(f"shipped {args.name}: {out}")
         return 0
     names = list_shipped()
@@ -73,8 +76,45 @@ def _commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def _destination(dest: Path | None, name: str) -> Path:
-    """`dest/name/` (default: the source tree's drifts/), created; one-line error if not."""
+def check_heldout(heldout: list[str] | None) -> None:
+    """Every --heldout env id exists (provenance.yaml must not name a typo)."""
+    from driftlab.envs import list_envs
+    from driftlab.errors import DriftlabError
+
+    known = list_envs()
+    for env_id in heldout or []:
+        if env_id not in known:
+            import difflib
+
+            close = difflib.get_close_matches(env_id, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise DriftlabError(f"--heldout: unknown env {env_id!r}{hint}; `driftlab envs` "
+                                "lists them")
+
+
+def _make_room(dest: Path | None, name: str, replace: bool) -> None:
+    """Refuse to overwrite a shipped drift unless `replace` (then its whole folder goes,
+    so no file of the old drift stays beside the new one)."""
+    import shutil
+
+    from driftlab.algorithms.shipped import _SOURCE_TREE
+    from driftlab.errors import DriftlabError
+
+    folder = (dest or _SOURCE_TREE) / name
+    if not folder.exists():
+        return
+    if not replace:
+        raise DriftlabError(f"{folder} already exists; pass --replace to replace that "
+                            "shipped drift (its whole folder), or choose another --name")
+    if not folder.is_dir():
+        raise DriftlabError(f"{folder} is a file, not a shipped drift's folder; move it away")
+    shutil.rmtree(folder)
+
+
+def _destination(dest: Path | None, name: str, replace: bool = False) -> Path:
+    """`dest/name/` (default: the source tree's drifts/), created; one-line error if not.
+    Called once the run to ship has been read and checked."""
+    _make_room(dest, name, replace)
     from driftlab.algorithms.shipped import _SOURCE_TREE
     from driftlab.rundir import create_dir
 
@@ -82,7 +122,7 @@ def _destination(dest: Path | None, name: str) -> Path:
 
 
 def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
-         dest: Path | None = None) -> Path:
+         dest: Path | None = None, replace: bool = False) -> Path:
     """Copy a finished discovery run into `dest/name/` (see module docstring)."""
     from driftlab.algorithms.drift_io import load_drift, save_drift
     from driftlab.algorithms.storage import (
@@ -97,7 +137,7 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
 
     config = read_yaml(run_dir / "config.yaml")
     if config.get("command") == "distill":
-        return ship_formula(run_dir, config, name, dest)
+        return ship_formula(run_dir, config, name, dest, replace)
     discovery = config.get("discovery")
     if config.get("command") != "discover" or not isinstance(discovery, dict):
         raise DriftlabError(f"{run_dir} is not a discovery or distill run directory (its "
@@ -120,7 +160,7 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
     else:
         last = generation
     records = [r for r in records if r.get("generation", 0) <= last]
-    folder = _destination(dest, name)
+    folder = _destination(dest, name, replace)
     save_drift(folder, drift, params, name="drift",
                metadata={"source": "discover", "generation": generation, "name": name,
                          "note": f"shipped drift {name}; see provenance.yaml"})
@@ -164,7 +204,8 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
     return folder
 
 
-def ship_formula(run_dir: Path, config: dict[str, Any], name: str, dest: Path | None) -> Path:
+def ship_formula(run_dir: Path, config: dict[str, Any], name: str, dest: Path | None,
+                 replace: bool = False) -> Path:
     """Ship the best formula of a `driftlab distill` run: its drift.json (+ params),
     formulas.md and fit plot; train.yaml and the meta-training provenance come
     from the shipped drift it was distilled from (when it was one)."""
@@ -178,7 +219,7 @@ def ship_formula(run_dir: Path, config: dict[str, Any], name: str, dest: Path | 
     spec = read_json(run_dir / "drift.json")
     source = str(config.get("drift"))
     parent = shipped_dir(source)
-    folder = _destination(dest, name)
+    folder = _destination(dest, name, replace)
     save_drift(folder, drift, params, name="drift",
                metadata={"source": "distill", "name": name, "family": spec.get("family"),
                          "fit": spec.get("fit"), "latex": spec.get("latex"),

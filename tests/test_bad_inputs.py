@@ -594,6 +594,8 @@ CASES += [
 SHIP = ["drifts", "--dest", "{ws}/shipped", "--ship"]
 CASES += [
     case("ship-missing", [*SHIP, "{ws}/nothing-here", "--name", "x"], "does not exist"),
+    case("ship-heldout-typo", [*SHIP, "{ws}/ship/good", "--name", "x", "--heldout",
+                               "gymnax/Acrobot-v2"], "unknown env 'gymnax/Acrobot-v2'"),
     case("ship-no-name", [*SHIP, "{ws}/ship/good"], "--ship needs --name"),
     case("ship-bad-name", [*SHIP, "{ws}/ship/good", "--name", "Bad Name"], "--ship needs --name"),
     case("ship-train-run", [*SHIP, "{ws}/compare/good", "--name", "x"],

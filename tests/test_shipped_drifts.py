@@ -114,6 +114,12 @@ def test_ship_a_discovery_run(tmp_path):
     train = yaml.safe_load((folder / "train.yaml").read_text())
     assert train["total_timesteps"] == 1024 and "drift" not in train
     assert (folder / "progress.png").stat().st_size > 0 and (run / "progress.png").is_file()
+    # an existing name is never overwritten; --replace replaces the whole folder
+    (folder / "stale.txt").write_text("from the drift shipped before")
+    ship_again = ["drifts", "--ship", str(run), "--name", "tiny", "--dest", str(tmp_path / "drifts")]
+    assert main(ship_again) == 2 and (folder / "stale.txt").is_file()
+    assert main([*ship_again, "--replace"]) == 0
+    assert not (folder / "stale.txt").exists() and (folder / "drift.json").is_file()
 
 
 @pytest.mark.parametrize("argv, message", [
