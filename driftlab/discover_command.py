@@ -161,6 +161,51 @@ def resumed_config(run_dir: Path, overrides: dict[str, Any], saved: dict[str, An
     return DiscoveryConfig.from_dict(deep_merge(settings, overrides))
 
 
+# The settings a run started with, written once: a resume compares config.yaml with it,
+# so a hand edit of a setting that shapes the ES run is named, not silently obeyed.
+STARTED = "config.started.yaml"
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where the nested mappings `a` and `b` differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _differences(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def check_unchanged_since_start(run_dir: Path, saved: dict[str, Any]) -> None:
+    """A DriftlabError naming the first setting of config.yaml that is not resumable
+    and differs from the one the run started with (config.started.yaml)."""
+    from driftlab.algorithms.storage import read_yaml
+    from driftlab.discovery.config import DiscoveryConfig
+    from driftlab.errors import DriftlabError
+
+    if not (run_dir / STARTED).is_file():  # runs of older versions: nothing to compare
+        return
+    started = DiscoveryConfig.from_dict(read_yaml(run_dir / STARTED)).to_dict()
+    current = DiscoveryConfig.from_dict(saved["discovery"]).to_dict()
+    scored = {*current.get("envs", []), *current.get("validation_envs", [])}
+    # Inner settings of held-out envs (resumable) may be added; the others may not change.
+    changed = [k for k in _differences(started, current) if k.split(".")[0] not in RESUMABLE
+               and not (k.startswith("train.") and k.split(".")[1] not in scored)]
+    if changed:
+        key = changed[0]
+
+        def value(d: dict[str, Any]) -> Any:
+            for part in key.split("."):
+                d = d.get(part) if isinstance(d, dict) else None
+            return d
+
+        raise DriftlabError(
+            f"{run_dir}/config.yaml changed {key} from {value(started)!r} to {value(current)!r} "
+            f"since the run started{' (and ' + str(len(changed) - 1) + ' more)' if len(changed) > 1 else ''}; "
+            f"a resumed run cannot change it (only {', '.join(sorted(RESUMABLE))}): restore it "
+            f"(the original is in {STARTED})")
+
+
 def preflight(config, run_dir: Path | None = None):
     """Everything that can fail before the first generation, checked before any
     file is written: the envs and their options, the drift family and the ES
@@ -239,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
             raise DriftlabError(f"{run_dir} has no config.yaml; pass a discovery run directory")
         overrides = parse_overrides(args.overrides)
         saved = read_run_config(run_dir)
+        check_unchanged_since_start(run_dir, saved)
         config = resumed_config(run_dir, overrides, saved)
         discovery = preflight(config, run_dir)
         if main:
@@ -253,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
             run_dir = new_run_dir(args.out, "discover", args.preset or "custom")
             write_yaml(run_dir / "config.yaml", {"command": "discover", "preset": args.preset,
                                                  "discovery": config.to_dict()})
+            write_yaml(run_dir / STARTED, config.to_dict())
         else:  # other hosts only need the path; process 0 creates it
             run_dir = Path(args.out or "runs/discover-secondary")
     outcome = run_discovery(config, run_dir, resume=bool(args.resume),

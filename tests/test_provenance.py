@@ -69,3 +69,28 @@ def test_compare_with_an_unknown_reference_is_one_line(tmp_path, capsys):
     assert main(["compare", a, "--reference", "ppx", "--out", str(tmp_path / "cmp")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ppx" in err[0], err
+
+
+def test_resume_names_a_hand_edited_setting_and_rewrites_nothing(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["discover", "--preset", "cartpole-tiny", "--out", str(run), "--no-progress",
+                 "--set", "population=4", "--set", "generations=1", "--set", "eval_seeds=1",
+                 "--set", "inner.total_timesteps=512", "--set", "inner.num_envs=4",
+                 "--set", "inner.num_steps=32"]) == 0
+    assert (run / "config.started.yaml").is_file()
+    capsys.readouterr()
+    config = run / "config.yaml"
+    original = config.read_text()
+    for old, new, key in (("population: 4", "population: 8", "population"),
+                          ("strategy: Open_ES", "strategy: SNES", "strategy"),
+                          ("total_timesteps: 512", "total_timesteps: 1024",
+                           "train.gymnax/CartPole-v1.total_timesteps")):
+        assert old in original, old
+        config.write_text(original.replace(old, new))
+        assert main(["discover", "--resume", str(run), "--set", "generations=2",
+                     "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"changed {key} from" in err[0], err
+        assert config.read_text() == original.replace(old, new)  # nothing rewritten
+    config.write_text(original)
+    assert main(["discover", "--resume", str(run), "--set", "generations=2", "--no-progress"]) == 0
