@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    from driftlab.rundir import held_locks, release_locks
+
+    locks_before = held_locks()  # a verb run by another (quickstart's stages) keeps its caller's
     try:
         return int(modules[args.command].run(args) or 0)
     except user_errors() as err:
@@ -154,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
     finally:
+        release_locks(keep=locks_before)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

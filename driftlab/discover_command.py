@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     from driftlab.discovery.loop import run_discovery
     from driftlab.errors import DriftlabError
     from driftlab.presets import parse_overrides
-    from driftlab.rundir import check_output_dir, new_run_dir
+    from driftlab.rundir import check_output_dir, hold_lock, new_run_dir
 
     main = jax.process_index() == 0
     if args.resume:
@@ -288,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
         config = resumed_config(run_dir, overrides, saved)
         discovery = preflight(config, run_dir)
         if main:
+            hold_lock(run_dir)  # every check passed: from here on this process writes
             write_resumed_config(run_dir, saved, config)
     else:
         if main:

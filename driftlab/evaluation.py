@@ -213,7 +213,7 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
     PPO's mean final return is not above the random policy's stops the evaluation
     with a DriftlabError (its scores cannot be normalised at that budget)."""
     from driftlab.algorithms.config import check_seed
-    from driftlab.rundir import check_output_dir, new_run_dir
+    from driftlab.rundir import check_output_dir, hold_lock, new_run_dir
     from driftlab.train_command import check_settings
 
     if seeds < 1:
@@ -239,6 +239,7 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
     if resume:
         root = Path(out)
         _check_resume(root, request)
+        hold_lock(root)
     else:
         root = new_run_dir(out, "evaluate", who[0].name)
         write_yaml(root / "evaluation.yaml", request)

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from driftlab.algorithms.storage import read_json, write_json
     from driftlab.cli import run_stage
     from driftlab.errors import DriftlabError
-    from driftlab.rundir import new_run_dir
+    from driftlab.rundir import hold_lock, new_run_dir
 
     if args.resume:
         root = Path(args.resume)
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         except KeyError as err:
             raise DriftlabError(f"{root / 'quickstart.json'} is damaged ({type(err).__name__}: "
                                 f"{err}); start a new quickstart with --out") from None
+        hold_lock(root)
     else:
         root = new_run_dir(args.out, "quickstart", "cartpole-tiny")
         write_json(root / "quickstart.json",

@@ -77,7 +77,9 @@ def new_run_dir(out: str | Path | None, kind: str, name: str) -> Path:
         while path.exists():
             suffix += 1
             path = Path("runs") / f"{kind}-{safe}-{stamp}-{suffix}"
-    return create_dir(path, "--out")
+    path = create_dir(path, "--out")
+    hold_lock(path)
+    return path
 
 
 def create_dir(path: Path, option: str) -> Path:
@@ -89,3 +91,54 @@ def create_dir(path: Path, option: str) -> Path:
         raise DriftlabError(f"output directory {path} cannot be created: {_reason(err)}; "
                             f"choose another {option}") from None
     return path
+
+
+# ---- one writer per run directory ----------------------------------------------------
+
+LOCK_NAME = "driftlab.lock"
+# Locks this process holds: resolved run directory -> the open lock file. Re-entrant
+# (the same process may lock a directory again, e.g. a notebook resuming its own run).
+_HELD: dict[Path, object] = {}
+
+
+def hold_lock(run_dir: str | Path, command: str | None = None) -> None:
+    """Take RUN/driftlab.lock (an exclusive `flock`) for this process, or a one-line
+    DriftlabError naming the process that holds it. The kernel drops the lock when
+    its holder exits in any way (kill -9 too), so a lock is never left stale."""
+    import fcntl
+    import sys
+
+    key = Path(run_dir).resolve()
+    if key in _HELD:
+        return
+    try:
+        handle = open(key / LOCK_NAME, "a+")  # noqa: SIM115 - held open: that is the lock
+    except OSError as err:
+        raise DriftlabError(f"{run_dir} cannot be locked for writing: {_reason(err)}; "
+                            "check the directory's permissions") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise DriftlabError(f"{run_dir} is in use by {holder}: one writer per run directory; "
+                            "wait for it to finish or stop it") from None
+    what = command or " ".join(["driftlab", *sys.argv[1:2]]) or "driftlab"
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{what} (pid {os.getpid()})\n")
+    handle.flush()
+    _HELD[key] = handle
+
+
+def held_locks() -> set[Path]:
+    return set(_HELD)
+
+
+def release_locks(keep: set[Path] = frozenset()) -> None:
+    """Release every lock this process took except those in `keep` (a command's
+    end releases what it took; an enclosing command keeps its own)."""
+    for key in list(_HELD):
+        if key not in keep:
+            _HELD.pop(key).close()  # closing the file drops the flock

@@ -65,9 +65,6 @@ def check_settings(algo: str, settings: dict[str, Any], drift_path: str | None) 
         raise DriftlabError(f"drift must be a mapping of the drift's constants such as "
                             f"{{eps: 0.2}} (dict), got {drift_options!r}; use --set drift.eps=0.2")
     TrainConfig.from_dict(settings)
-    if algo == "lpo" and not drift_path:  # an untrained LPO net is no drift anyone meant
-        raise DriftlabError("--algo lpo needs --drift: a discovery run directory, a drift "
-                            "JSON or a shipped drift name (`driftlab drifts` lists them)")
     if drift_path:
         if drift_options:
             raise DriftlabError(f"drift.{next(iter(drift_options))} sets a constant of a "
@@ -75,6 +72,9 @@ def check_settings(algo: str, settings: dict[str, Any], drift_path: str | None) 
                                 "parameters; drop the drift.* settings")
     elif algo != "distilled":
         make_drift(algo, **(drift_options or {}))
+        if algo == "lpo":  # an untrained LPO net is no drift anyone meant to train with
+            raise DriftlabError("--algo lpo needs --drift: a discovery run directory, a drift "
+                                "JSON or a shipped drift name (`driftlab drifts` lists them)")
 
 
 def run(args: argparse.Namespace) -> int:

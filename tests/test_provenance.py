@@ -94,3 +94,62 @@ def test_resume_names_a_hand_edited_setting_and_rewrites_nothing(tmp_path, capsy
         assert config.read_text() == original.replace(old, new)  # nothing rewritten
     config.write_text(original)
     assert main(["discover", "--resume", str(run), "--set", "generations=2", "--no-progress"]) == 0
+
+
+def test_one_writer_per_run_directory(tmp_path):
+    """A second writer gets one line naming the holder; the lock goes with its holder,
+    however it ends (kill -9 included), so it is never stale."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from driftlab.errors import DriftlabError
+    from driftlab.rundir import LOCK_NAME, hold_lock, release_locks
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from driftlab.rundir import hold_lock; "
+        f"hold_lock({str(run)!r}, 'driftlab discover'); print('held', flush=True); "
+        "time.sleep(120)")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(DriftlabError, match=r"in use by driftlab discover \(pid \d+\)") as err:
+        hold_lock(run)
+    assert "\n" not in str(err.value)
+    # the CLI says the same in one line, exit 2, for a resume of a locked discovery
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    time.sleep(0.1)
+    hold_lock(run)  # the killed holder's lock went with it
+    hold_lock(run)  # re-entrant within one process
+    assert (run / LOCK_NAME).read_text().endswith(f"(pid {__import__('os').getpid()})\n")
+    release_locks()
+
+
+@pytest.mark.slow
+def test_a_second_resume_of_a_running_discovery_is_refused(tmp_path, capsys):
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "driftlab.cli", "discover", "--preset",
+                              "cartpole-tiny", "--out", str(run), "--no-progress",
+                              "--set", "generations=200", "--set", "inner.total_timesteps=512",
+                              "--set", "inner.num_envs=4", "--set", "inner.num_steps=32"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "metrics.jsonl").is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert first.poll() is None
+        before = (run / "config.yaml").read_text()
+        assert main(["discover", "--resume", str(run), "--set", "generations=300",
+                     "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "in use by driftlab discover (pid" in err[0], err
+        assert (run / "config.yaml").read_text() == before  # the second writer wrote nothing
+    finally:
+        first.kill()
+        first.wait()
