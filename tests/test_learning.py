@@ -77,13 +77,16 @@ def test_breakout_minatar_beats_random_within_1e6_steps(algo):
 
 # CPU budget for brax/inverted_pendulum, from the shipped CPU config (the preset's 2048
 # envs need an accelerator): PPO, 4 seeds x 1e6 steps, about 75 s on the 2-core CPU.
-# Measured: mean 976 (946, 999, 964, 995).
+# Bar from 32 other seeds (issue 17, tests/calibration/): final returns mean 943, lowest
+# 625; over 100,000 bootstrap sets of 4 seeds the mean's 1% quantile is 802 and its 0.1%
+# quantile 739. The old bar, 800, passed 99.15% of seed sets; 750 passes 99.87%.
 INVERTED_PENDULUM_CPU = CONFIG_DIR / "train" / "cpu" / "brax-inverted-pendulum.yaml"
+INVERTED_PENDULUM_BAR = 750.0
 
 
 @pytest.mark.slow
-def test_brax_inverted_pendulum_reaches_800_within_1e6_steps():
+def test_brax_inverted_pendulum_reaches_750_within_1e6_steps():
     settings = read_yaml(INVERTED_PENDULUM_CPU)
     assert settings["total_timesteps"] == 1_000_000
     finals = train_seeds("brax/inverted_pendulum", "ppo", 1_000_000, **settings)
-    assert finals.mean() >= 800, finals
+    assert finals.mean() >= INVERTED_PENDULUM_BAR, finals

@@ -53,10 +53,10 @@ TESTS: dict[str, tuple[str, int, Callable[[dict], np.ndarray], float]] = {
         ("breakout-ppo-1e6", 4, lambda s: _mean(s["finals"]), 3.4),
     "test_breakout_minatar_beats_random_within_1e6_steps[dpo]":
         ("breakout-dpo-1e6", 4, lambda s: _mean(s["finals"]), 3.4),
-    "test_brax_inverted_pendulum_reaches_800_within_1e6_steps":
-        ("inverted-pendulum-cpu-1e6", 4, lambda s: _mean(s["finals"]), 800.0),
+    "test_brax_inverted_pendulum_reaches_750_within_1e6_steps":
+        ("inverted-pendulum-cpu-1e6", 4, lambda s: _mean(s["finals"]), 750.0),
     "test_brax_mode_learns_inverted_pendulum_on_cpu":
-        ("inverted-pendulum-brax-mode-2e6", 4, lambda s: _mean(s["finals"]), 240.0),
+        ("inverted-pendulum-brax-mode-2e6", 4, lambda s: _mean(s["finals"]), 220.0),
     "test_shipped_drift_trains_cartpole_at_least_as_well_as_ppo (learned - ppo)":
         ("shipped-cartpole", 64, lambda s: _mean(s["lpo-cartpole"]) - _mean(s["ppo"]), 0.0),
     "test_shipped_drift_trains_cartpole_at_least_as_well_as_ppo (formula - 0.95 learned)":
