@@ -1,9 +1,17 @@
 """The shipped drift earns its place: on its meta-training env, at its
 meta-training budget and settings (drifts/lpo-cartpole/train.yaml: CartPole,
 8 envs x 64 steps, 32,768 steps, lr 3e-3, 8 epochs), it trains at least as well
-as PPO, and its distilled formula within 5% of it. 64 seeds each, the same
-seed keys for every drift; final return = mean return over the last 10% of
-updates, as `driftlab train` / `compare` report it."""
+as PPO, and its distilled formula at least 0.8x as well as it. 64 seeds each, the
+same seed keys for every drift; final return = mean return over the last 10% of
+updates, as `driftlab train` / `compare` report it.
+
+Bars from a measured distribution (issue 17, tests/calibration/): 32 other seeds
+gave PPO 360.9, lpo-cartpole 461.2 and the formula 417.3 (mean final returns).
+Over 100,000 bootstrap sets of 64 of those seeds (paired across drifts), learned
+minus PPO has a 0.1% quantile of +54 (bar 0: passes every set), and formula over
+learned a 1% quantile of 0.839 and a median of 0.905. The earlier bar, 0.95x (set
+from one draw of 64 seeds, 431.8 vs 429.2), passed 5.5% of seed sets; 0.8x passes
+99.99%."""
 
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ from driftlab.algorithms.shipped import shipped_dir
 from driftlab.training import resolve_settings
 
 SEEDS = 64
+FORMULA_FRACTION = 0.8  # of the learned drift's mean final return (see the docstring)
 
 
 def finals(drift, params, keys: jax.Array | None = None) -> np.ndarray:
@@ -41,4 +50,5 @@ def test_shipped_drift_trains_cartpole_at_least_as_well_as_ppo():
     learned = finals(shipped, shipped_params)
     distilled = finals(formula, formula_params)
     assert learned.mean() >= base.mean(), (learned.mean(), base.mean())
-    assert distilled.mean() >= 0.95 * learned.mean(), (distilled.mean(), learned.mean())
+    assert distilled.mean() >= FORMULA_FRACTION * learned.mean(), (distilled.mean(),
+                                                                  learned.mean())

@@ -59,9 +59,9 @@ TESTS: dict[str, tuple[str, int, Callable[[dict], np.ndarray], float]] = {
         ("inverted-pendulum-brax-mode-2e6", 4, lambda s: _mean(s["finals"]), 220.0),
     "test_shipped_drift_trains_cartpole_at_least_as_well_as_ppo (learned - ppo)":
         ("shipped-cartpole", 64, lambda s: _mean(s["lpo-cartpole"]) - _mean(s["ppo"]), 0.0),
-    "test_shipped_drift_trains_cartpole_at_least_as_well_as_ppo (formula - 0.95 learned)":
+    "test_shipped_drift_trains_cartpole_at_least_as_well_as_ppo (formula - 0.8 learned)":
         ("shipped-cartpole", 64,
-         lambda s: _mean(s["lpo-cartpole-formula"]) - 0.95 * _mean(s["lpo-cartpole"]), 0.0),
+         lambda s: _mean(s["lpo-cartpole-formula"]) - 0.8 * _mean(s["lpo-cartpole"]), 0.0),
     "test_distilled_dpo_trains_cartpole_like_dpo (2 spread - |gap|)":
         ("distilled-dpo-cartpole-1e5", 4, lambda s: distilled_statistic(s["dpo"], s["distilled"]),
          0.0),
