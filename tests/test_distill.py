@@ -129,7 +129,11 @@ def distilled_dpo_finals(seeds: int, key_offset: int = 0, out: Path | None = Non
 
 @pytest.mark.slow
 def test_distilled_dpo_trains_cartpole_like_dpo(tmp_path):
-    finals = distilled_dpo_finals(4, out=tmp_path)
+    """8 seeds (issue 17, tests/calibration/): over 32 other seeds DPO and its
+    distillation trained to 272.5 +- 29.1 and 281.0 +- 35.5; with 4 seeds the
+    |gap| <= 2 x spread check passed 98.2% of bootstrap seed sets, with 8 it passes
+    99.94%, so the test takes 8 and keeps its criterion."""
+    finals = distilled_dpo_finals(8, out=tmp_path)
     a, b = np.asarray(finals["dpo"]), np.asarray(finals["distilled"])
     print(f"dpo {a} vs distilled {b}")
     # Same seeds, same budget: within the seed-to-seed spread of the source.
