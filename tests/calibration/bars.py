@@ -114,5 +114,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE.parent.parent))
     sys.exit(main())
