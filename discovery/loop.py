@@ -50,6 +50,7 @@ from driftlab.discovery.config import DiscoveryConfig, DiscoveryError, family_op
 from driftlab.discovery.inner_settings import InnerSettings
 from driftlab.discovery.loggers import MetricsLogger
 from driftlab.discovery.strategy import SearchSpace, make_strategy, search_space, strategy_sigma
+from driftlab.stopping import raise_if_stopped
 
 INIT_STREAM = 0x1417  # the random ES start
 EVAL_STREAM = 0x5EED  # folded into the run key: evaluation seeds never meet training seeds
@@ -740,6 +741,7 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
                desc="discover (compiling)", dynamic_ncols=True)
     try:
         for generation in range(start + 1, end + 1):
+            raise_if_stopped()
             tick = time.time()
             state, info = discovery.step(state)
             info = sharding.to_host({k: v for k, v in info.items() if k != "population"})

@@ -13,11 +13,11 @@ import argparse
 import importlib
 import importlib.util
 import os
-import signal
 import sys
-import threading
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
+
+from driftlab import stopping
 
 # Verb -> module. Modules are imported only when needed, so `--help` is quick.
 COMMANDS = {
@@ -140,34 +140,26 @@ def main(argv: list[str] | None = None) -> int:
 
     # SIGTERM (a scheduler's or `kill`'s stop) ends a verb as Ctrl-C does: the same
     # clean-up, and one line instead of a silent death.
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = stopping.install()
     from driftlab.rundir import held_locks, release_locks
 
     locks_before = held_locks()  # a verb run by another (quickstart's stages) keeps its caller's
     try:
-        return int(modules[args.command].run(args) or 0)
+        code = int(modules[args.command].run(args) or 0)
+        stopping.raise_if_stopped()  # a stop whose raise was swallowed still reports 143
+        return code
     except user_errors() as err:
         print(f"driftlab {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
-        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        terminated = isinstance(err, stopping.Terminated) or stopping.stop_requested()
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
         print(f"driftlab {args.command}: {what}; files written so far are intact",
               file=sys.stderr)
-        return 143 if isinstance(err, Terminated) else 130
+        return 143 if terminated else 130
     finally:
         release_locks(keep=locks_before)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so it unwinds like Ctrl-C."""
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
+        stopping.restore(previous)
 
 
 if __name__ == "__main__":

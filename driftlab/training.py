@@ -33,6 +33,7 @@ from driftlab.analysis.curves import plot_learning_curves
 from driftlab.errors import DriftlabError
 from driftlab.presets import deep_merge, train_preset
 from driftlab.rundir import new_run_dir
+from driftlab.stopping import raise_if_stopped
 
 
 @dataclass
@@ -224,6 +225,7 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     with JsonlWriter(run_dir / "metrics.jsonl", truncate=True) as log:
         done = 0
         while done < n_updates:
+            raise_if_stopped()
             n = min(chunk, n_updates - done)
             state, metrics = run_chunk(state, np.int32(n))
             metrics = {k: v[:, :n] for k, v in jax.device_get(metrics).items()}  # (seeds, n)
