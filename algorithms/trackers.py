@@ -29,7 +29,7 @@ def flat_scalars(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
     return out
 
 
-def check_trackers(tensorboard: bool, wandb: bool, error: type[ConfigError] = ConfigError) -> None:
+def check_trackers(tensorboard: bool, wandb: bool, error: type[Exception] = ConfigError) -> None:
     """`error` naming the extra to install when a requested tracker is missing."""
     import importlib.util
 
