@@ -4,6 +4,10 @@ improvement over the reference and performance profiles of train runs."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from driftlab.comparison import CompareResult
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,78 +35,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from driftlab.algorithms.storage import atomic_write_text, write_json, write_yaml
-    from driftlab.analysis.compare import (
-        final_table,
-        improvement_over,
-        load_runs,
-        normalize_groups,
-        normalized_scores,
-        performance_profiles,
-        plot_curves,
-        plot_performance_profiles,
-        random_returns_of,
-        read_random_returns,
-        table_markdown,
-    )
-    from driftlab.analysis.surfaces import AnalysisError
-    from driftlab.errors import DriftlabError
-    from driftlab.rundir import check_output_dir, new_run_dir
+    from driftlab import api
 
-    check_output_dir(args.out)  # before any run is read
-    if args.bootstrap < 10:
-        raise DriftlabError(f"--bootstrap must be >= 10, got {args.bootstrap}")
-    try:
-        groups = load_runs(args.runs)
-        if args.random_returns == "off":
-            random_returns, source = None, "off"
-        elif args.random_returns == "measure":
-            random_returns, source = None, "measured (256 random-policy episodes per env, key 0)"
-        else:
-            random_returns = read_random_returns(args.random_returns)
-            source = f"read from {args.random_returns}"
-    except AnalysisError as err:
-        raise DriftlabError(str(err)) from None
-    labels = sorted({g.label for g in groups})
-    if args.reference not in labels:  # a typo would silently normalise by nothing
-        import difflib
-
-        close = difflib.get_close_matches(args.reference, labels, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise DriftlabError(f"--reference {args.reference!r} is not among the runs' labels"
-                            f"{hint}: {', '.join(labels)}")
-    if args.random_returns == "measure":
-        random_returns = random_returns_of(groups)
-    rows = final_table(groups, args.bootstrap, args.seed)
-    norm = normalize_groups(groups, args.reference, random_returns)
-    normalized = normalized_scores(groups, args.reference, args.bootstrap, args.seed,
-                                   normalization=norm)
-    improvement = improvement_over(norm, args.reference, args.bootstrap, args.seed)
-    out = new_run_dir(args.out, "compare", "runs")
-    plots = plot_curves(groups, out, args.seed)
-    taus, profiles = performance_profiles(norm, args.bootstrap, args.seed)
-    plots.append(plot_performance_profiles(
-        taus, profiles, out / "performance_profile.png",
-        "Performance profiles: fraction of runs above each normalised score",
-        args.reference, norm.scheme))
-    note = f"{norm.note}; random-policy returns {source}"
-    text = table_markdown(rows, normalized, improvement, note, args.reference)
-    write_yaml(out / "config.yaml", {"command": "compare", "runs": list(args.runs),
-                                     "reference": args.reference, "bootstrap": args.bootstrap,
-                                     "seed": args.seed, "random_returns": args.random_returns})
-    write_json(out / "comparison.json", {
-        "final": [r.__dict__ for r in rows],
-        "normalized": normalized,
-        "normalization": {"scheme": norm.scheme, "note": norm.note, "random_returns": source,
-                          "random_return": norm.random_returns,
-                          "reference_return": norm.reference_returns},
-        "probability_of_improvement": {"over": args.reference, "algorithms": improvement},
-        "performance_profile": {"taus": taus, "algorithms": {
-            label: {"profile": p, "ci_low": lo, "ci_high": hi}
-            for label, (p, lo, hi) in profiles.items()}},
-        "groups": {f"{g.env} | {g.label}": g.run_dirs for g in groups}})
-    atomic_write_text(out / "comparison.md", text)
-    print(text)
-    print("plots: " + ", ".join(str(p) for p in plots))
-    print(f"run directory: {out}")
+    result = api.compare(args.runs, out=args.out, reference=args.reference,
+                         random_returns=args.random_returns, bootstrap=args.bootstrap,
+                         seed=args.seed)
+    print_result(result)
     return 0
+
+
+def print_result(result: CompareResult) -> None:
+    """The comparison tables, the plots and the run directory."""
+    print(result.text)
+    print("plots: " + ", ".join(str(p) for p in result.plots))
+    print(f"run directory: {result.run_dir}")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from driftlab.drift_reports import DistillResult
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,65 +38,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="weight of the dD/dr residuals in the fits (default 0.3; 0 = off)")
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """The search settings, before any drift is loaded or fitted."""
-    import math
-
-    from driftlab.errors import DriftlabError
-
-    for flag, value, low in (("--top", args.top, 1), ("--points", args.points, 2),
-                             ("--population", args.population, 1),
-                             ("--generations", args.generations, 1)):
-        if value < low:
-            grid = "empty grid: " if flag == "--points" else ""
-            raise DriftlabError(f"{grid}{flag} must be >= {low}, got {value}")
-    for flag, value in (("--parsimony", args.parsimony), ("--grad-weight", args.grad_weight)):
-        if not (math.isfinite(value) and value >= 0):
-            raise DriftlabError(f"{flag} must be a finite number >= 0, got {value}")
-    if not (math.isfinite(args.r_min) and math.isfinite(args.r_max)
-            and 0 < args.r_min < args.r_max):
-        raise DriftlabError(f"empty grid: need 0 < --r-min < --r-max (finite), got {args.r_min} and "
-                            f"{args.r_max}")
-    if not (math.isfinite(args.a_min) and math.isfinite(args.a_max) and args.a_min < args.a_max):
-        raise DriftlabError(f"empty grid: need --a-min < --a-max (finite), got {args.a_min} and {args.a_max}")
-    if args.no_symbolic and args.no_families:
-        raise DriftlabError("--no-symbolic and --no-families leave nothing to fit; drop one")
-
-
 def run(args: argparse.Namespace) -> int:
-    from driftlab.algorithms.storage import write_yaml
-    from driftlab.analysis import plots
-    from driftlab.analysis.distill import distill, write_distillation
-    from driftlab.analysis.surfaces import AnalysisError, evaluate, load_source, make_grid
-    from driftlab.errors import DriftlabError
-    from driftlab.inspect_command import _safe
-    from driftlab.rundir import check_output_dir, new_run_dir
+    from driftlab import api
 
-    check_output_dir(args.out)  # before the (possibly long) search
-    check_arguments(args)
-    try:
-        source = load_source(args.drift)
-        result = distill(source, symbolic=not args.no_symbolic, families=not args.no_families,
-                         population=args.population, generations=args.generations,
-                         parsimony=args.parsimony, seed=args.seed, points=args.points,
-                         r_range=(args.r_min, args.r_max), a_range=(args.a_min, args.a_max),
-                         grad_weight=args.grad_weight)
-        out = new_run_dir(args.out, "distill", _safe(source.label))
-        best_file = write_distillation(result, out, args.top)
-        grid = make_grid(args.r_min, args.r_max, 161, args.a_min, args.a_max, 161)
-        best = result.best.drift_source(f"best: {result.best.family}")
-        plots.plot_panel([evaluate(source, grid), evaluate(best, grid)],
-                         out / "source_vs_best.png")
-    except AnalysisError as err:
-        raise DriftlabError(str(err)) from None
-    write_yaml(out / "config.yaml", {"command": "distill", "drift": str(args.drift),
-                                     "spec": source.drift.spec, **result.settings})
-    print(result.table())
-    c = result.best
+    result = api.distill(args.drift, out=args.out, top=args.top, symbolic=not args.no_symbolic,
+                         families=not args.no_families, population=args.population,
+                         generations=args.generations, parsimony=args.parsimony,
+                         seed=args.seed, points=args.points, r_range=(args.r_min, args.r_max),
+                         a_range=(args.a_min, args.a_max), grad_weight=args.grad_weight)
+    print_result(result)
+    return 0
+
+
+def print_result(result: DistillResult) -> None:
+    """The ranked candidates, the best formula (text and LaTeX) and its drift file."""
+    print(result.distillation.table())
+    c = result.distillation.best
     print(f"\nbest: {c.family}  D = {c.values}\nLaTeX: {c.latex()}")
     if c.conditions is not None and not c.conditions.passed:
         print("warning: no candidate satisfies all drift conditions; the best violates "
               + ", ".join(c.conditions.violated))
-    print(f"({result.seconds:.1f} s) drift file: {best_file}; train with "
-          f"`driftlab train --algo distilled --drift {best_file} --env ...`")
-    return 0
+    print(f"({result.distillation.seconds:.1f} s) drift file: {result.drift_file}; train with "
+          f"`driftlab train --algo distilled --drift {result.drift_file} --env ...`")

@@ -1,5 +1,5 @@
 """`driftlab evaluate`: a drift against PPO and DPO on a suite of envs, one report
-(the Python function: `driftlab.evaluation.evaluate`)."""
+(the Python function: `driftlab.api.evaluate`)."""
 
 from __future__ import annotations
 
@@ -39,11 +39,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from driftlab.evaluation import evaluate
+    from driftlab import api
 
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
-    evaluate(args.drift, suite=args.suite, envs=args.envs, seeds=args.seeds, baselines=baselines,
-             out=args.out, timesteps=args.timesteps, bootstrap=args.bootstrap, seed=args.seed,
-             resume=args.resume, random_returns=args.random_returns,
-             progress=not args.no_progress)
+    api.evaluate(args.drift, suite=args.suite, envs=args.envs, seeds=args.seeds,
+                 baselines=baselines, out=args.out, timesteps=args.timesteps,
+                 bootstrap=args.bootstrap, seed=args.seed, resume=args.resume,
+                 random_returns=args.random_returns, progress=not args.no_progress)
     return 0

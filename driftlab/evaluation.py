@@ -214,7 +214,7 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
     with a DriftlabError (its scores cannot be normalised at that budget)."""
     from driftlab.algorithms.config import check_seed
     from driftlab.rundir import check_output_dir, hold_lock, new_run_dir
-    from driftlab.train_command import check_settings
+    from driftlab.train_checks import check_settings
 
     if seeds < 1:
         raise DriftlabError(f"--seeds must be >= 1, got {seeds}")

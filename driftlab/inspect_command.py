@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from driftlab.drift_reports import InspectResult
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,51 +32,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="progress values for temporal drifts (default 0 .25 .5 .75 1)")
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "drift"
-
-
 def run(args: argparse.Namespace) -> int:
-    from driftlab.algorithms.storage import write_json, write_yaml
-    from driftlab.analysis import plots
-    from driftlab.analysis.conditions import check_conditions
-    from driftlab.analysis.surfaces import AnalysisError, evaluate, load_source, make_grid, save_surface
-    from driftlab.errors import DriftlabError
-    from driftlab.rundir import check_output_dir, new_run_dir
+    from driftlab import api
 
-    check_output_dir(args.out)  # before any drift is loaded or evaluated
-    bad = [f"--progress {p}" for p in args.progress if not 0.0 <= p <= 1.0]
-    if bad:
-        raise DriftlabError(f"{bad[0]} is outside [0, 1]; progress is the fraction of training "
-                            "done (e.g. --progress 0 0.5 1)")
-    try:
-        source = load_source(args.drift)
-        others = [load_source(name) for name in args.compare if name != "none"]
-        grid = make_grid(args.r_min, args.r_max, args.points, args.a_min, args.a_max,
-                         args.points, log_spaced=args.log_r)
-        report = check_conditions(source)
-        out = new_run_dir(args.out, "inspect", _safe(source.label))
-        surface = evaluate(source, grid)
-        surfaces = [surface] + [evaluate(o, grid) for o in others]
-        written = [plots.plot_heatmaps(surface, out / "heatmaps.png"),
-                   plots.plot_slices(surfaces, out / "slices.png")]
-        if others:
-            written.append(plots.plot_panel(surfaces, out / "panel.png"))
-        if source.temporal:
-            temporal = evaluate(source, make_grid(args.r_min, args.r_max, args.points,
-                                                  args.a_min, args.a_max, args.points,
-                                                  tuple(args.progress), args.log_r))
-            written.append(plots.plot_progress(temporal, out / "progress.png"))
-        save_surface(surface, out / "surface.npz")
-    except AnalysisError as err:
-        raise DriftlabError(str(err)) from None
-    write_yaml(out / "config.yaml", {"command": "inspect", "drift": str(args.drift),
-                                     "compare": list(args.compare), "spec": source.drift.spec,
-                                     "grid": {"r": [args.r_min, args.r_max],
-                                              "A": [args.a_min, args.a_max],
-                                              "points": args.points, "log_r": args.log_r}})
-    write_json(out / "conditions.json", report.to_dict())
-    print(report.text())
-    print("plots: " + ", ".join(str(p) for p in written))
-    print(f"run directory: {out}")
+    result = api.inspect(args.drift, compare=args.compare, out=args.out,
+                         r_range=(args.r_min, args.r_max), a_range=(args.a_min, args.a_max),
+                         points=args.points, log_r=args.log_r, progress_values=args.progress)
+    print_result(result)
     return 0
+
+
+def print_result(result: InspectResult) -> None:
+    """The condition report, the plots and the run directory."""
+    print(result.conditions.text())
+    print("plots: " + ", ".join(str(p) for p in result.plots))
+    print(f"run directory: {result.run_dir}")

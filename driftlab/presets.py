@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,22 @@ def set_dotted(target: dict[str, Any], dotted: str, value: Any) -> None:
                                 f"mapping; set {above} once, as a mapping or by its keys")
         target = child
     target[leaf] = value
+
+
+def expand_dotted(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A copy of `settings` with each dotted key nested: `{"drift.eps": 0.3}` becomes
+    `{"drift": {"eps": 0.3}}`, a mapping merged into one already there; keys are
+    applied in order, values are taken as they are (not parsed)."""
+    out: dict[str, Any] = {}
+    for key, value in (settings or {}).items():
+        key = str(key)
+        if "." in key:
+            set_dotted(out, key, value)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], dict(value))
+        else:
+            out[key] = dict(value) if isinstance(value, Mapping) else value
+    return out
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from driftlab.errors import DriftlabError
@@ -142,3 +144,14 @@ def release_locks(keep: set[Path] = frozenset()) -> None:
     for key in list(_HELD):
         if key not in keep:
             _HELD.pop(key).close()  # closing the file drops the flock
+
+
+@contextmanager
+def releasing_new_locks() -> Iterator[None]:
+    """Locks taken inside are released at its end, those held before are kept: a
+    Python API call lets go of the run directories it wrote, as a command does."""
+    before = held_locks()
+    try:
+        yield
+    finally:
+        release_locks(keep=before)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from driftlab.training import TrainOutcome
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,60 +40,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wandb-project", default="driftlab", help="W&B project (default driftlab)")
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    """The command-line numbers and the output path, before anything is read or built."""
-    from driftlab.errors import DriftlabError
-    from driftlab.rundir import check_output_dir
-
-    if args.timesteps is not None and not (math.isfinite(args.timesteps) and args.timesteps >= 1):
-        raise DriftlabError(f"--timesteps must be a positive, finite number of environment "
-                            f"steps such as 5e5, got {args.timesteps}")
-    if args.seeds < 1:
-        raise DriftlabError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.chunks < 1:
-        raise DriftlabError(f"--chunks must be >= 1, got {args.chunks}")
-    check_output_dir(args.out)
-
-
-def check_settings(algo: str, settings: dict[str, Any], drift_path: str | None) -> None:
-    """Every setting through its typed step (TrainConfig, the drift family's options)
-    before the run directory exists; `drift` is the only key besides TrainConfig's."""
-    from driftlab.algorithms import TrainConfig, make_drift
-    from driftlab.errors import DriftlabError
-
-    settings = dict(settings)
-    drift_options = settings.pop("drift", None)
-    if drift_options is not None and not isinstance(drift_options, dict):
-        raise DriftlabError(f"drift must be a mapping of the drift's constants such as "
-                            f"{{eps: 0.2}} (dict), got {drift_options!r}; use --set drift.eps=0.2")
-    TrainConfig.from_dict(settings)
-    if drift_path:
-        if drift_options:
-            raise DriftlabError(f"drift.{next(iter(drift_options))} sets a constant of a "
-                                f"built-in drift, but --drift {drift_path} brings its own "
-                                "parameters; drop the drift.* settings")
-    elif algo != "distilled":
-        make_drift(algo, **(drift_options or {}))
-        if algo == "lpo":  # an untrained LPO net is no drift anyone meant to train with
-            raise DriftlabError("--algo lpo needs --drift: a discovery run directory, a drift "
-                                "JSON or a shipped drift name (`driftlab drifts` lists them)")
-
-
 def run(args: argparse.Namespace) -> int:
+    from driftlab import api
     from driftlab.presets import parse_overrides
-    from driftlab.training import resolve_settings, train_run
 
-    check_arguments(args)
-    # A preset's per-algorithm drift constants (drift_by_algo) apply to built-in drifts only.
-    settings = resolve_settings(args.env, args.config, parse_overrides(args.overrides),
-                                args.timesteps, algo=None if args.drift else args.algo)
-    check_settings(args.algo, settings, args.drift)
-    outcome = train_run(args.env, args.algo, settings, seeds=args.seeds, seed=args.seed,
-                        drift_path=args.drift, out=args.out, chunks=args.chunks,
-                        progress=not args.no_progress, tensorboard=args.tensorboard,
-                        wandb=args.wandb, wandb_project=args.wandb_project)
+    outcome = api.train(args.algo, args.env, seeds=args.seeds, seed=args.seed,
+                        timesteps=args.timesteps, config=args.config,
+                        settings=parse_overrides(args.overrides), drift=args.drift,
+                        out=args.out, chunks=args.chunks, progress=not args.no_progress,
+                        tensorboard=args.tensorboard, wandb=args.wandb,
+                        wandb_project=args.wandb_project)
+    print_outcome(outcome, args.algo, args.env)
+    return 0
+
+
+def print_outcome(outcome: TrainOutcome, algo: str, env: str) -> None:
+    """Steps, speed, divergence and the final returns of a train run, and where it is."""
     finals = outcome.final_returns
-    print(f"\n{args.algo} on {args.env}: {outcome.timesteps[-1]:,} steps x {args.seeds} seed(s) "
+    seeds = len(finals)
+    print(f"\n{algo} on {env}: {outcome.timesteps[-1]:,} steps x {seeds} seed(s) "
           f"in {outcome.seconds:.1f} s ({outcome.steps_per_second:,.0f} steps/s)")
     if outcome.diverged:
         where = ", ".join(f"seed {s} from update {u}" for s, u in outcome.diverged.items())
@@ -106,4 +73,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("final return: none (every seed diverged)")
     print(f"run directory: {outcome.run_dir}")
-    return 0

@@ -1,0 +1,121 @@
+"""A comparison folder of train runs: learning curves, IQM tables, normalised scores,
+the probability of improvement over a reference and performance profiles (used by
+`driftlab compare` and `driftlab.api.compare`; the statistics are in
+driftlab.analysis.compare)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from driftlab.errors import DriftlabError
+
+
+@dataclass
+class CompareResult:
+    """What `compare_runs` wrote: the folder, comparison.md's text, comparison.json's
+    content and the plots."""
+
+    run_dir: Path
+    text: str
+    data: dict[str, Any]
+    plots: list[Path]
+
+
+def _random_returns_given(given: Mapping[str, float]) -> dict[str, float]:
+    bad = {k: v for k, v in given.items() if isinstance(v, bool)
+           or not isinstance(v, int | float) or not math.isfinite(v)}
+    if bad:
+        raise DriftlabError(f"random-policy returns must be finite numbers per env id, "
+                            f"got {bad!r}")
+    return {str(k): float(v) for k, v in given.items()}
+
+
+def compare_runs(runs: Sequence[str | Path], *, out: str | Path | None = None,
+                 reference: str = "ppo",
+                 random_returns: str | Path | Mapping[str, float] = "measure",
+                 bootstrap: int = 2000, seed: int = 0) -> CompareResult:
+    """Group the seeds of train run directories `runs` by env and algorithm and write
+    comparison.md / .json and plots to a new run directory. Scores are normalised per
+    env as (R - R_random) / (R_ref - R_random), R_ref the `reference` algorithm's mean
+    final return; `random_returns`: "measure" (256 random-policy episodes per env),
+    "off", a JSON/YAML file or a mapping of env id to return."""
+    from driftlab.algorithms.storage import atomic_write_text, write_json, write_yaml
+    from driftlab.analysis.compare import (
+        final_table,
+        improvement_over,
+        load_runs,
+        normalize_groups,
+        normalized_scores,
+        performance_profiles,
+        plot_curves,
+        plot_performance_profiles,
+        random_returns_of,
+        read_random_returns,
+        table_markdown,
+    )
+    from driftlab.analysis.surfaces import AnalysisError
+    from driftlab.rundir import check_output_dir, new_run_dir
+
+    runs = [str(r) for r in runs]
+    check_output_dir(out)  # before any run is read
+    if bootstrap < 10:
+        raise DriftlabError(f"--bootstrap must be >= 10, got {bootstrap}")
+    measure = isinstance(random_returns, str) and random_returns == "measure"
+    try:
+        groups = load_runs(runs)
+        if isinstance(random_returns, Mapping):
+            randoms, source = _random_returns_given(random_returns), "given"
+        elif random_returns == "off":
+            randoms, source = None, "off"
+        elif measure:
+            randoms, source = None, "measured (256 random-policy episodes per env, key 0)"
+        else:
+            randoms = read_random_returns(random_returns)
+            source = f"read from {random_returns}"
+    except AnalysisError as err:
+        raise DriftlabError(str(err)) from None
+    labels = sorted({g.label for g in groups})
+    if reference not in labels:  # a typo would silently normalise by nothing
+        import difflib
+
+        close = difflib.get_close_matches(reference, labels, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise DriftlabError(f"--reference {reference!r} is not among the runs' labels"
+                            f"{hint}: {', '.join(labels)}")
+    if measure:
+        randoms = random_returns_of(groups)
+    rows = final_table(groups, bootstrap, seed)
+    norm = normalize_groups(groups, reference, randoms)
+    normalized = normalized_scores(groups, reference, bootstrap, seed, normalization=norm)
+    improvement = improvement_over(norm, reference, bootstrap, seed)
+    run_dir = new_run_dir(out, "compare", "runs")
+    plots = plot_curves(groups, run_dir, seed)
+    taus, profiles = performance_profiles(norm, bootstrap, seed)
+    plots.append(plot_performance_profiles(
+        taus, profiles, run_dir / "performance_profile.png",
+        "Performance profiles: fraction of runs above each normalised score",
+        reference, norm.scheme))
+    note = f"{norm.note}; random-policy returns {source}"
+    text = table_markdown(rows, normalized, improvement, note, reference)
+    write_yaml(run_dir / "config.yaml", {
+        "command": "compare", "runs": runs, "reference": reference, "bootstrap": bootstrap,
+        "seed": seed, "random_returns": dict(random_returns) if isinstance(random_returns, Mapping)
+        else str(random_returns)})
+    data = {
+        "final": [r.__dict__ for r in rows],
+        "normalized": normalized,
+        "normalization": {"scheme": norm.scheme, "note": norm.note, "random_returns": source,
+                          "random_return": norm.random_returns,
+                          "reference_return": norm.reference_returns},
+        "probability_of_improvement": {"over": reference, "algorithms": improvement},
+        "performance_profile": {"taus": taus, "algorithms": {
+            label: {"profile": p, "ci_low": lo, "ci_high": hi}
+            for label, (p, lo, hi) in profiles.items()}},
+        "groups": {f"{g.env} | {g.label}": g.run_dirs for g in groups}}
+    write_json(run_dir / "comparison.json", data)
+    atomic_write_text(run_dir / "comparison.md", text)
+    return CompareResult(run_dir, text, data, [Path(p) for p in plots])

@@ -1,0 +1,181 @@
+"""Discovery settings: presets (configs/discover/NAME.yaml), a config file and
+overrides merged into a validated DiscoveryConfig, and the checks a resumed run's
+settings pass (`driftlab discover`, `driftlab.api.discover`).
+
+A preset's `inner:` mapping (and `inner_per_env: {env: {...}}`) is merged over
+each env's training preset; the resolved per-env settings are stored in the
+run's config.yaml, so a resumed run does not depend on presets that changed since.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+# Settings a resumed run may change: they do not alter the ES trajectory.
+RESUMABLE = {"generations", "eval_every", "eval_seeds", "checkpoint_every", "keep_checkpoints",
+             "tensorboard", "wandb", "wandb_project", "heldout_envs", "validation_every"}
+
+
+def list_presets() -> list[str]:
+    from driftlab.presets import CONFIG_DIR
+
+    return sorted(p.stem for p in (CONFIG_DIR / "discover").glob("*.yaml"))
+
+
+def preset_settings(name: str) -> dict[str, Any]:
+    """The raw mapping of configs/discover/<name>.yaml."""
+    from driftlab.algorithms.storage import read_yaml
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import CONFIG_DIR
+
+    path = CONFIG_DIR / "discover" / f"{name}.yaml"
+    if not path.is_file():
+        names = list_presets()
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise DriftlabError(f"unknown discovery preset {name!r}; {hint}"
+                            f"choose one of {', '.join(names)}")
+    return read_yaml(path)
+
+
+def _mapping(key: str, value: Any) -> dict[str, Any]:
+    from driftlab.discovery.config import DiscoveryError
+
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DiscoveryError(f"{key} must be a mapping of training settings such as "
+                             f"{{num_envs: 16}} (dict), got {value!r}")
+    return value
+
+
+def resolve_discovery_settings(raw: dict[str, Any]) -> dict[str, Any]:
+    """Discovery settings with `train` filled in: each env's training preset,
+    then `inner`, then `inner_per_env[env]` (raw keys `inner*` are consumed)."""
+    from driftlab.algorithms.config import coerce
+    from driftlab.discovery.config import DiscoveryError
+    from driftlab.presets import deep_merge
+    from driftlab.training import resolve_settings
+
+    raw = dict(raw)
+    inner = _mapping("inner", raw.pop("inner", None))
+    per_env = _mapping("inner_per_env", raw.pop("inner_per_env", None))
+    given = _mapping("train", raw.pop("train", None))
+    envs_ = coerce("envs", raw.get("envs") or [], tuple[str, ...], DiscoveryError)
+    heldout = coerce("heldout_envs", raw.get("heldout_envs") or [], tuple[str, ...],
+                     DiscoveryError)
+    validation = coerce("validation_envs", raw.get("validation_envs") or [], tuple[str, ...],
+                        DiscoveryError)
+    train = {}
+    for env_id in dict.fromkeys([*envs_, *heldout, *validation]):
+        overrides = deep_merge(inner, _mapping(f"inner_per_env.{env_id}", per_env.get(env_id)))
+        settings = resolve_settings(env_id, None, overrides)
+        train[env_id] = deep_merge(settings, _mapping(f"train.{env_id}", given.get(env_id)))
+    raw["train"] = train
+    return raw
+
+
+def build_config(preset: str | None, config_file: str | None, overrides: dict[str, Any]):
+    """A validated DiscoveryConfig from preset + file + overrides."""
+    from driftlab.algorithms.storage import read_yaml
+    from driftlab.discovery.config import DiscoveryConfig
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import deep_merge
+
+    if preset is None and config_file is None:
+        raise DriftlabError("give --preset NAME (e.g. cartpole-tiny), --config FILE or --resume "
+                            f"RUN_DIR; presets: {', '.join(list_presets())}")
+    raw = preset_settings(preset) if preset else {}
+    if config_file:
+        raw = deep_merge(raw, read_yaml(config_file))
+    raw = deep_merge(raw, overrides)
+    return DiscoveryConfig.from_dict(resolve_discovery_settings(raw))
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The mapping of a discovery run directory's config.yaml (a DriftlabError
+    if it is not one)."""
+    from driftlab.algorithms.storage import read_yaml
+    from driftlab.errors import DriftlabError
+
+    saved = read_yaml(run_dir / "config.yaml")
+    if not isinstance(saved.get("discovery"), dict):
+        raise DriftlabError(f"{run_dir}/config.yaml is not from `driftlab discover`; "
+                            "pass a discovery run directory to --resume")
+    return saved
+
+
+def resumed_config(run_dir: Path, overrides: dict[str, Any], saved: dict[str, Any] | None = None):
+    from driftlab.discovery.config import DiscoveryConfig
+    from driftlab.errors import DriftlabError
+    from driftlab.presets import deep_merge
+
+    saved = saved if saved is not None else read_run_config(run_dir)
+    settings = saved["discovery"]
+    refused = sorted(set(overrides) - RESUMABLE)
+    if refused:
+        raise DriftlabError(f"cannot change {', '.join(refused)} when resuming (it would change "
+                            f"the ES run); only {', '.join(sorted(RESUMABLE))} may change")
+    if "heldout_envs" in overrides:
+        extra = resolve_discovery_settings({"envs": [], "heldout_envs": overrides["heldout_envs"]})
+        settings = {**settings, "train": {**extra["train"], **(settings.get("train") or {})}}
+    return DiscoveryConfig.from_dict(deep_merge(settings, overrides))
+
+
+# The settings a run started with, written once: a resume compares config.yaml with it,
+# so a hand edit of a setting that shapes the ES run is named, not silently obeyed.
+STARTED = "config.started.yaml"
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where the nested mappings `a` and `b` differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _differences(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def check_unchanged_since_start(run_dir: Path, saved: dict[str, Any]) -> None:
+    """A DriftlabError naming the first setting of config.yaml that is not resumable
+    and differs from the one the run started with (config.started.yaml)."""
+    from driftlab.algorithms.storage import read_yaml
+    from driftlab.discovery.config import DiscoveryConfig
+    from driftlab.errors import DriftlabError
+
+    if not (run_dir / STARTED).is_file():  # runs of older versions: nothing to compare
+        return
+    started = DiscoveryConfig.from_dict(read_yaml(run_dir / STARTED)).to_dict()
+    current = DiscoveryConfig.from_dict(saved["discovery"]).to_dict()
+    scored = {*current.get("envs", []), *current.get("validation_envs", [])}
+    # Inner settings of held-out envs (resumable) may be added; the others may not change.
+    changed = [k for k in _differences(started, current) if k.split(".")[0] not in RESUMABLE
+               and not (k.startswith("train.") and k.split(".")[1] not in scored)]
+    if changed:
+        key = changed[0]
+
+        def value(d: dict[str, Any]) -> Any:
+            for part in key.split("."):
+                d = d.get(part) if isinstance(d, dict) else None
+            return d
+
+        raise DriftlabError(
+            f"{run_dir}/config.yaml changed {key} from {value(started)!r} to {value(current)!r} "
+            f"since the run started{' (and ' + str(len(changed) - 1) + ' more)' if len(changed) > 1 else ''}; "
+            f"a resumed run cannot change it (only {', '.join(sorted(RESUMABLE))}): restore it "
+            f"(the original is in {STARTED})")
+
+
+def write_resumed_config(run_dir: Path, saved: dict[str, Any], config) -> bool:
+    """Rewrite config.yaml (atomically) only when the resumed settings differ from
+    the saved ones; every other key (command, preset) keeps its saved value."""
+    from driftlab.algorithms.storage import write_yaml
+    from driftlab.discovery.config import DiscoveryConfig
+
+    if DiscoveryConfig.from_dict(saved["discovery"]) == config:
+        return False
+    write_yaml(run_dir / "config.yaml", {**saved, "discovery": config.to_dict()})
+    return True
