@@ -20,8 +20,10 @@ from pathlib import Path
 
 import yaml
 
+from driftlab import api
 from driftlab.algorithms.shipped import shipped_dir
-from driftlab.cli import run_stage
+from driftlab.compare_command import print_result as print_comparison
+from driftlab.train_command import print_outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,26 +59,26 @@ def main() -> int:
     cells = []
     for env_id in provenance["meta_envs"]:
         budget = int(provenance["timesteps"][env_id])
-        cells.append((f"{env_id} meta x1", env_id, budget, ["--config", train_yaml]))
-        cells.append((f"{env_id} meta x4", env_id, 4 * budget, ["--config", train_yaml]))
+        cells.append((f"{env_id} meta x1", env_id, budget, train_yaml))
+        cells.append((f"{env_id} meta x4", env_id, 4 * budget, train_yaml))
     for env_id in heldout:
         budget = HELDOUT_PRESET_BUDGET.get(env_id, 100_000)
-        cells.append((f"{env_id} held-out preset", env_id, budget, []))
+        cells.append((f"{env_id} held-out preset", env_id, budget, None))
         if env_id in args.meta_settings_heldout:
             meta_budget = 2 * int(next(iter(provenance["timesteps"].values())))
             cells.append((f"{env_id} held-out meta-settings", env_id, meta_budget,
-                          ["--config", train_yaml]))
+                          train_yaml))
     results = {"drift": args.name, "seeds": seeds, "cells": []}
-    for label, env_id, budget, extra in cells:
+    for label, env_id, budget, config in cells:
         if args.quick:
             budget = 4096
         cell_dir = out / label.replace("/", "_").replace(" ", "-")
         runs = []
         tick = time.time()
-        jobs = [("ppo", "ppo", []), ("dpo", "dpo", []), (kind, kind, ["--drift", args.name])]
+        jobs = [("ppo", "ppo", None), ("dpo", "dpo", None), (kind, kind, args.name)]
         for extra_name in args.extra:
             extra_kind = yaml.safe_load((shipped_dir(extra_name) / "provenance.yaml").read_text())
-            jobs.append((extra_name, extra_kind["kind"], ["--drift", extra_name]))
+            jobs.append((extra_name, extra_kind["kind"], extra_name))
         for folder_name, algo, drift in jobs:
             run_dir = cell_dir / f"train-{folder_name}"
             runs.append(run_dir)
@@ -86,17 +88,19 @@ def main() -> int:
                 import shutil
 
                 shutil.rmtree(run_dir)
-            run_stage(["train", "--algo", algo, "--env", env_id, "--seeds", seeds,
-                       "--timesteps", budget, "--out", run_dir, "--no-progress", *extra, *drift])
+            outcome = api.train(algo, env_id, seeds=seeds, timesteps=budget, out=run_dir,
+                                progress=False, drift=drift,
+                                config=None if config is None else str(config))
+            print_outcome(outcome, algo, env_id)
         compare = cell_dir / "compare"
         if compare.exists():
             import shutil
 
             shutil.rmtree(compare)
-        run_stage(["compare", *runs, "--out", compare])
+        print_comparison(api.compare(runs, out=compare))
         table = json.loads((compare / "comparison.json").read_text())
         results["cells"].append({"cell": label, "env": env_id, "timesteps": budget,
-                                 "settings": "train.yaml" if extra else "preset",
+                                 "settings": "train.yaml" if config else "preset",
                                  "seconds": round(time.time() - tick, 1), **table})
     write = Path(args.write) if args.write else folder
     if args.quick and not args.write:

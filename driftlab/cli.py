@@ -1,7 +1,8 @@
 """`driftlab` command line: discover, train, inspect, distill, compare, evaluate, envs.
 
 Each verb lives in its own module exposing `add_parser(subparsers)` and
-`run(args) -> int`; this file only wires them up and turns user errors into
+`run(args) -> int`, which calls the verb's `driftlab.api` function with the
+parsed values; this file only wires them up and turns user errors into
 one line on stderr (exit status 2) instead of a traceback. Before any of
 them runs, JAX's persistent compilation cache is switched on (see
 `setup_compilation_cache`), so a repeated command skips most XLA compiles.
@@ -118,16 +119,6 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     return parser, modules
 
 
-def run_stage(argv: list[object], hint: str = "") -> None:
-    """Run one verb in-process (for commands that chain verbs); a non-zero
-    exit becomes a DriftlabError naming the stage, plus `hint`."""
-    from driftlab.errors import DriftlabError
-
-    code = main([str(a) for a in argv])
-    if code != 0:
-        raise DriftlabError(f"stage `driftlab {argv[0]}` failed (exit {code}){hint}")
-
-
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     global _cache_ready
@@ -143,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = stopping.install()
     from driftlab.rundir import held_locks, release_locks
 
-    locks_before = held_locks()  # a verb run by another (quickstart's stages) keeps its caller's
+    locks_before = held_locks()  # a caller's own (a script calling main) are kept
     try:
         code = int(modules[args.command].run(args) or 0)
         stopping.raise_if_stopped()  # a stop whose raise was swallowed still reports 143

@@ -3,7 +3,7 @@
 A recipe (configs/experiments/NAME.yaml) names discovery variants (a discovery
 preset plus overrides), evaluation envs, baselines and seeds. The command runs
 each discovery, then trains every learned drift and every baseline on every
-evaluation env, then compares them: all through the ordinary CLI verbs, each
+evaluation env, then compares them: all through `driftlab.api`, each call
 writing its own run directory under one experiment folder. `--smoke` swaps in
 the recipe's toy budgets so the whole pipeline runs on a CPU in minutes.
 """
@@ -43,18 +43,12 @@ def load_recipe(name: str) -> dict[str, Any]:
     return read_yaml(path)
 
 
-def _sets(mapping: dict[str, Any]) -> list[str]:
-    import json
-
-    out: list[str] = []
-    for key, value in mapping.items():
-        out += ["--set", f"{key}={json.dumps(value)}"]
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    from driftlab.cli import run_stage
+    from driftlab import api
+    from driftlab.compare_command import print_result as print_comparison
+    from driftlab.discover_command import print_result as print_discovery
     from driftlab.rundir import new_run_dir
+    from driftlab.train_command import print_outcome
 
     recipe = load_recipe(args.name)
     smoke = recipe.get("smoke", {}) if args.smoke else {}
@@ -62,35 +56,34 @@ def run(args: argparse.Namespace) -> int:
     eval_envs = smoke.get("envs", evaluate["envs"])
     seeds = smoke.get("seeds", evaluate["seeds"])
     root = new_run_dir(args.out, "experiment", args.name + ("-smoke" if args.smoke else ""))
-    quiet = ["--no-progress"] if args.no_progress else []
+    progress = not args.no_progress
     print(f"{recipe['description']}\nfull scale: {recipe['wall_clock']} ({recipe['devices']})"
           + ("\n--smoke: toy budgets, numbers are not meaningful" if args.smoke else ""))
-
-    def call(*argv: Any) -> None:
-        run_stage(list(argv))
 
     learned: dict[str, Path] = {}
     for variant, spec in recipe["variants"].items():
         out = root / f"discover-{variant}"
         print(f"\n=== discover {variant} ({spec['preset']}) ===", flush=True)
-        call("discover", "--preset", spec["preset"], "--out", out,
-             *_sets({**spec.get("set", {}), **smoke.get("discover", {})}), *quiet)
+        found = api.discover(spec["preset"], out=out, progress=progress,
+                             settings={**spec.get("set", {}), **smoke.get("discover", {})})
+        print_discovery(found)
         learned[variant] = out
 
-    train_sets = _sets(smoke.get("train", {}))
-    timesteps = ["--timesteps", smoke["timesteps"]] if "timesteps" in smoke else []
     runs: list[Path] = []
     for env_id in eval_envs:
-        jobs = [(algo, []) for algo in evaluate["algos"]]
-        jobs += [(variant, ["--drift", path]) for variant, path in learned.items()]
+        jobs: list[tuple[str, Path | None]] = [(algo, None) for algo in evaluate["algos"]]
+        jobs += list(learned.items())
         for label, drift in jobs:
             algo = "lpo" if drift else label
             out = root / f"train-{label}-{env_id.replace('/', '_')}"
             print(f"\n=== train {label} on {env_id} ===", flush=True)
-            call("train", "--algo", algo, "--env", env_id, "--seeds", seeds, "--out", out,
-                 *drift, *timesteps, *train_sets, *quiet)
+            outcome = api.train(algo, env_id, seeds=seeds, out=out,
+                                drift=None if drift is None else str(drift),
+                                timesteps=smoke.get("timesteps"),
+                                settings=smoke.get("train", {}), progress=progress)
+            print_outcome(outcome, algo, env_id)
             runs.append(out)
     print("\n=== compare ===", flush=True)
-    call("compare", *runs, "--out", root / "compare")
+    print_comparison(api.compare(runs, out=root / "compare"))
     print(f"\nexperiment directory: {root}")
     return 0

@@ -1,8 +1,8 @@
 """`driftlab quickstart`: the whole loop on a CPU in minutes.
 
 discover (cartpole-tiny) -> inspect -> distill -> train PPO, DPO, the learned
-LPO and the distilled formula on a held-out env -> compare. Each stage is the
-ordinary CLI verb writing its own run directory under one quickstart folder;
+LPO and the distilled formula on a held-out env -> compare. Each stage is a
+`driftlab.api` call writing its own run directory under one quickstart folder;
 `--resume DIR` skips the stages whose outputs are complete and resumes the
 discovery from its checkpoint.
 """
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ALGOS = ("ppo", "dpo", "lpo", "distilled")
 # Shipped with driftlab (drifts/): the CPU discovery that beats PPO on its meta-training
@@ -48,7 +51,6 @@ def _done(path: Path, marker: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from driftlab.algorithms.storage import read_json, write_json
-    from driftlab.cli import run_stage
     from driftlab.errors import DriftlabError
     from driftlab.rundir import hold_lock, new_run_dir
 
@@ -68,33 +70,63 @@ def run(args: argparse.Namespace) -> int:
         root = new_run_dir(args.out, "quickstart", "cartpole-tiny")
         write_json(root / "quickstart.json",
                    {k: getattr(args, k) for k in ("env", "seeds", "timesteps", "generations", "tiny")})
-    seeds, timesteps = (2, 2e4) if args.tiny else (args.seeds, args.timesteps)
-    started = time.time()
+    with _resume_hint(root):
+        run_stages(root, env=args.env, seeds=args.seeds, timesteps=args.timesteps,
+                   generations=args.generations, tiny=args.tiny)
+    return 0
 
-    def call(*argv: object) -> None:
-        run_stage(list(argv), f"; fix it, then continue with --resume {root}")
+
+@contextmanager
+def _resume_hint(root: Path) -> Iterator[None]:
+    """A stage's own error, with how to continue once it is fixed."""
+    from driftlab.errors import user_errors
+
+    try:
+        yield
+    except user_errors() as err:
+        if len(err.args) == 1 and isinstance(err.args[0], str):
+            err.args = (f"{err.args[0]}; fix it, then continue with --resume {root}",)
+        raise
+
+
+def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
+               generations: int | None, tiny: bool) -> None:
+    """Every stage whose output under `root` is not complete, through driftlab.api."""
+    from driftlab import api
+    from driftlab.algorithms.shipped import list_shipped
+    from driftlab.compare_command import print_result as print_comparison
+    from driftlab.discover_command import print_result as print_discovery
+    from driftlab.distill_command import print_result as print_distillation
+    from driftlab.inspect_command import print_result as print_inspection
+    from driftlab.train_command import print_outcome
+
+    if tiny:
+        seeds, timesteps = 2, 2e4
+    started = time.time()
 
     discover = root / "discover"
     total = 6 if _shipped_installed() else 5
     _stage(f"1/{total} discover a drift with OpenES on cartpole-tiny")
-    extra = ["--set", "population=8", "--set", "generations=2", "--set", "eval_seeds=2"] \
-        if args.tiny else []
-    if args.generations:
-        extra += ["--set", f"generations={args.generations}"]
+    settings: dict[str, Any] = {"population": 8, "generations": 2, "eval_seeds": 2} \
+        if tiny else {}
+    if generations:
+        settings["generations"] = generations
     if (discover / "config.yaml").is_file():
         finished = _done(discover, "drift.json") and _resumable_done(discover)
         if not finished:
-            call("discover", "--resume", discover, *_resume_sets(extra))
+            # Only generations and eval_seeds may change on resume; the rest is in the run.
+            resumed = {k: v for k, v in settings.items() if k in ("generations", "eval_seeds")}
+            print_discovery(api.discover(resume=discover, settings=resumed))
         else:
             print(f"already done: {discover}")
     else:
-        call("discover", "--preset", "cartpole-tiny", "--out", discover, *extra)
+        print_discovery(api.discover("cartpole-tiny", out=discover, settings=settings))
 
     inspect = root / "inspect"
     _stage(f"2/{total} inspect: drift surfaces and the Mirror-Learning conditions")
     if not _done(inspect, "conditions.json"):
         _clear(inspect)
-        call("inspect", discover, "--compare", "ppo", "dpo", "--out", inspect)
+        print_inspection(api.inspect(str(discover), compare=["ppo", "dpo"], out=inspect))
     else:
         print(f"already done: {inspect}")
 
@@ -102,35 +134,34 @@ def run(args: argparse.Namespace) -> int:
     _stage(f"3/{total} distill the learned drift into a closed-form formula")
     if not _done(distill, "drift.json"):
         _clear(distill)
-        small = ["--population", "300", "--generations", "5", "--points", "31"] \
-            if args.tiny else ["--population", "500", "--generations", "10"]
-        call("distill", discover, "--out", distill, *small)
+        search = {"population": 300, "generations": 5, "points": 31} if tiny \
+            else {"population": 500, "generations": 10}
+        print_distillation(api.distill(str(discover), out=distill, **search))
     else:
         print(f"already done: {distill}")
 
-    _stage(f"4/{total} train PPO, DPO, learned LPO and distilled on held-out {args.env}, "
+    _stage(f"4/{total} train PPO, DPO, learned LPO and distilled on held-out {env}, "
            "beside the shipped drift and its formula")
-    from driftlab.algorithms.shipped import list_shipped
-
-    jobs = [(algo, f"train-{algo}",
-             {"lpo": ["--drift", discover], "distilled": ["--drift", distill]}.get(algo, []))
+    jobs = [(algo, f"train-{algo}", {"lpo": discover, "distilled": distill}.get(algo))
             for algo in ALGOS]
-    jobs += [(algo, f"train-shipped-{name}", ["--drift", name])
+    jobs += [(algo, f"train-shipped-{name}", name)
              for algo, name in SHIPPED if name in list_shipped()]
-    def train_all(jobs: list[tuple[str, str, list]], *common: object) -> list[Path]:
-        """`driftlab train` for each (algo, folder, extra args) not already done."""
+
+    def train_all(jobs: list[tuple[str, str, Path | str | None]], **common: Any) -> list[Path]:
+        """api.train for each (algo, folder, drift) not already done."""
         outs = []
-        for algo, folder, extra in jobs:
+        for algo, folder, drift in jobs:
             out = root / folder
             outs.append(out)
             if _done(out, "summary.json"):
                 print(f"already done: {out}")
                 continue
             _clear(out)
-            call("train", "--algo", algo, *common, "--out", out, *extra)
+            print_outcome(api.train(algo, drift=None if drift is None else str(drift), out=out,
+                                    **common), algo, common["env"])
         return outs
 
-    runs = train_all(jobs, "--env", args.env, "--seeds", seeds, "--timesteps", int(timesteps))
+    runs = train_all(jobs, env=env, seeds=seeds, timesteps=int(timesteps))
 
     shipped = [name for _, name in SHIPPED if name in list_shipped()]
     shipped_runs: list[Path] = []
@@ -138,19 +169,19 @@ def run(args: argparse.Namespace) -> int:
         # The shipped drift where it was meta-trained: its env and train.yaml settings.
         home = _shipped_home(shipped[0])
         _stage(f"5/{total} the shipped drift on its meta-training env {home['env']} (16 seeds)")
-        home_seeds, home_steps = (2, 4096) if args.tiny else (16, home["timesteps"])
-        home_jobs = [("ppo", "home-ppo", []), ("dpo", "home-dpo", []),
-                     *[(a, f"home-shipped-{n}", ["--drift", n]) for a, n in SHIPPED if n in shipped]]
-        shipped_runs = train_all(home_jobs, "--env", home["env"], "--seeds", home_seeds,
-                                 "--timesteps", home_steps, "--config", home["train_yaml"])
+        home_seeds, home_steps = (2, 4096) if tiny else (16, home["timesteps"])
+        home_jobs = [("ppo", "home-ppo", None), ("dpo", "home-dpo", None),
+                     *[(a, f"home-shipped-{n}", n) for a, n in SHIPPED if n in shipped]]
+        shipped_runs = train_all(home_jobs, env=home["env"], seeds=home_seeds,
+                                 timesteps=home_steps, config=str(home["train_yaml"]))
 
     _stage(f"{total}/{total} compare")
     compare = root / "compare"
     _clear(compare)
-    call("compare", *runs, "--out", compare)
+    print_comparison(api.compare(runs, out=compare))
     if shipped_runs:
         _clear(root / "compare-shipped")
-        call("compare", *shipped_runs, "--out", root / "compare-shipped")
+        print_comparison(api.compare(shipped_runs, out=root / "compare-shipped"))
     minutes = (time.time() - started) / 60
     print(f"\nReading the tables: `lpo ({discover.name})` is this quickstart's own drift: a "
           "few generations of a tiny ES on CartPole, started from PPO (PPO-init). It shows "
@@ -169,7 +200,6 @@ def run(args: argparse.Namespace) -> int:
                        ("training runs", root / "train-*"), ("comparison", compare),
                        ("shipped drift table", root / "compare-shipped")]:
         print(f"  {name:18s} {path}")
-    return 0
 
 
 def _shipped_installed() -> bool:
@@ -197,16 +227,6 @@ def _resumable_done(discover: Path) -> bool:
     target = read_yaml(discover / "config.yaml").get("discovery", {}).get("generations")
     records = read_jsonl(discover / "metrics.jsonl") if (discover / "metrics.jsonl").is_file() else []
     return bool(records) and records[-1].get("generation") == target
-
-
-def _resume_sets(extra: list[str]) -> list[str]:
-    """Only `generations` may change on resume; the rest is in the run's config."""
-    pairs = [extra[i + 1] for i in range(0, len(extra), 2) if extra[i] == "--set"]
-    out: list[str] = []
-    for pair in pairs:
-        if pair.startswith(("generations=", "eval_seeds=")):
-            out += ["--set", pair]
-    return out
 
 
 def _clear(path: Path) -> None:

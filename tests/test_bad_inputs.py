@@ -800,9 +800,9 @@ def _release_immutable(path: Path) -> None:
 def _guard_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the entry points of real work raise ReachedWork."""
     import driftlab.analysis.distill
-    import driftlab.cli
     import driftlab.discovery.fitness
     import driftlab.discovery.loop
+    import driftlab.quickstart_command
     from driftlab.algorithms.trainer import Trainer
 
     def stop(what: str):
@@ -815,7 +815,7 @@ def _guard_work(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(driftlab.discovery.fitness, "reference_return", stop("a PPO reference run"))
     monkeypatch.setattr(driftlab.analysis.distill, "fit_families", stop("the family fits"))
     monkeypatch.setattr(driftlab.analysis.distill, "symbolic_regression", stop("the symbolic search"))
-    monkeypatch.setattr(driftlab.cli, "run_stage", stop("a chained stage"))
+    monkeypatch.setattr(driftlab.quickstart_command, "run_stages", stop("the quickstart's stages"))
 
 
 def run_case(item: Case, ws: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> dict:
