@@ -23,6 +23,48 @@ import numpy as np
 import yaml
 
 DAMAGED = "the file is damaged or not written by driftlab"
+# A settings or record file is a few KiB; far larger or deeper is the wrong file (or
+# an alias bomb), refused before parsing or building it.
+YAML_MAX_BYTES = 1 << 20
+YAML_MAX_DEPTH = 32
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with one key twice (PyYAML keeps the last
+    silently, so a setting written twice would be half ignored)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise _DuplicateKey(f"key {key!r} appears twice (lines {seen[key]} and {line})")
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _depth(node: yaml.Node) -> int:
+    """Nesting depth of a composed YAML node, without building Python objects."""
+    deepest, stack, seen = 0, [(node, 1)], set()
+    while stack:
+        current, level = stack.pop()
+        if id(current) in seen:  # an alias: its node was walked once (no alias bombs)
+            continue
+        seen.add(id(current))
+        deepest = max(deepest, level)
+        if level > YAML_MAX_DEPTH:
+            break
+        if isinstance(current, yaml.MappingNode):
+            stack += [(child, level + 1) for pair in current.value for child in pair]
+        elif isinstance(current, yaml.SequenceNode):
+            stack += [(child, level + 1) for child in current.value]
+    return deepest
 
 
 class RecordFileError(ValueError):
@@ -180,10 +222,27 @@ def read_yaml(path: str | Path, error: type[Exception] = RecordFileError) -> dic
     `error` naming the file and the problem."""
     path = Path(path)
     try:
-        data = yaml.safe_load(_read_text(path, error))
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # _read_text names the problem
+    if size > YAML_MAX_BYTES:
+        raise error(f"{path} is {size / 2**20:.1f} MiB; a settings or record file is a few "
+                    f"KiB (at most {YAML_MAX_BYTES >> 20} MiB), so check that it is the file "
+                    "you meant")
+    loader = _StrictLoader(_read_text(path, error))
+    try:
+        node = loader.get_single_node()
+        if node is not None and _depth(node) > YAML_MAX_DEPTH:
+            raise error(f"{path} nests settings more than {YAML_MAX_DEPTH} levels deep; a "
+                        "driftlab settings file has a few levels, so check the file")
+        data = loader.construct_document(node) if node is not None else None
+    except _DuplicateKey as err:
+        raise error(f"{path}: {err}; keep one of them") from None
     except yaml.YAMLError as err:
         detail = " ".join(str(err).split())  # PyYAML's message spans several lines
         raise error(f"{path} is not valid YAML ({detail}); fix its syntax") from None
+    finally:
+        loader.dispose()
     if data is None:
         return {}
     if not isinstance(data, dict):

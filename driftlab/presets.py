@@ -44,10 +44,16 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     Types are checked later, by the settings' dataclasses (one typed step for
     presets, config files and overrides alike)."""
     out: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise DriftlabError(f"--set expects key=value, got {pair!r}")
+        name = ".".join(part.strip() for part in key.split("."))
+        if name in given:  # the last would win silently
+            raise DriftlabError(f"--set {name} is given twice ({given[name]!r} and {value!r}); "
+                                "give it once")
+        given[name] = value
         try:
             parsed = yaml.safe_load(value)
         except yaml.YAMLError:

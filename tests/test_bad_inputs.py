@@ -68,19 +68,31 @@ DISCOVER = ["discover", "--preset", "cartpole-tiny", "--out", OUT, "--no-progres
             "--set", "inner.total_timesteps=512"]
 
 
-def train(*sets: str, algo: str = "ppo", extra: tuple[str, ...] = ()) -> list[str]:
-    argv = list(TRAIN)
-    argv[2] = algo
+def _with_sets(base: list[str], sets: tuple[str, ...]) -> list[str]:
+    """`base` with `--set` pairs appended; a base pair of the same key is dropped (a
+    key given twice is refused, see the `set-twice` cases)."""
+    keys = {item.partition("=")[0].strip() for item in sets}
+    argv: list[str] = []
+    i = 0
+    while i < len(base):
+        if base[i] == "--set" and base[i + 1].partition("=")[0] in keys:
+            i += 2
+            continue
+        argv.append(base[i])
+        i += 1
     for item in sets:
         argv += ["--set", item]
+    return argv
+
+
+def train(*sets: str, algo: str = "ppo", extra: tuple[str, ...] = ()) -> list[str]:
+    argv = _with_sets(TRAIN, sets)
+    argv[2] = algo
     return argv + list(extra)
 
 
 def discover(*sets: str, extra: tuple[str, ...] = ()) -> list[str]:
-    argv = list(DISCOVER)
-    for item in sets:
-        argv += ["--set", item]
-    return argv + list(extra)
+    return _with_sets(DISCOVER, sets) + list(extra)
 
 
 INT, FLOAT, BOOL, STR = ("a whole number (int)", "a number (float)", "true or false (bool)",
@@ -223,6 +235,18 @@ CASES += [
     case("train-config-missing", [*TRAIN_CONFIG, "{ws}/cfg/missing.yaml"],
          "does not exist; check the path"),
     case("train-config-directory", [*TRAIN_CONFIG, "{ws}/cfg"], "is a directory"),
+    case("train-config-duplicate-key", [*TRAIN_CONFIG, "{ws}/cfg/duplicate.yaml"],
+         "key 'num_envs' appears twice (lines 1 and 3); keep one of them"),
+    case("train-config-too-deep", [*TRAIN_CONFIG, "{ws}/cfg/deep.yaml"],
+         "nests settings more than 32 levels deep"),
+    case("train-config-too-large", [*TRAIN_CONFIG, "{ws}/cfg/large.yaml"],
+         "is 2.0 MiB; a settings or record file is a few KiB"),
+    case("train-set-twice", [*TRAIN, "--set", "num_envs=8"],
+         "--set num_envs is given twice ('4' and '8'); give it once"),
+    case("discover-set-twice", [*DISCOVER, "--set", "inner.total_timesteps=1024"],
+         "--set inner.total_timesteps is given twice ('512' and '1024'); give it once"),
+    case("discover-config-duplicate-key", [*DISCOVER_CONFIG, "{ws}/cfg/duplicate.yaml"],
+         "appears twice"),
 ]
 
 # ---- drift files: wrong shapes, wrong keys, wrong types, in every verb that loads one --
@@ -676,7 +700,10 @@ def build_workspace(ws: Path) -> None:
                        "env_options_list.yaml": "env_options: [1, 2]\n", "drift_5.yaml": "drift: 5\n",
                        "actor_hidden_ab.yaml": "actor_hidden: [a, b]\n", "list.yaml": "- 1\n- 2\n",
                        "invalid.yaml": "num_envs: [1,\n  gamma: {\n", "sigma_abc.yaml": "sigma: abc\n",
-                       "inner_5.yaml": "inner: 5\n"}.items():
+                       "inner_5.yaml": "inner: 5\n",
+                       "duplicate.yaml": "num_envs: 4\nnum_steps: 32\nnum_envs: 8\n",
+                       "deep.yaml": "hyperparams: " + "[" * 40 + "]" * 40 + "\n",
+                       "large.yaml": "# padding\n" * (2 * 2**20 // 10)}.items():
         _write(cfg / name, text)
     _write(cfg / "binary.yaml", b"\xff\xfe\x00\x81binary")
 
