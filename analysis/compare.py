@@ -50,17 +50,19 @@ class RunGroup:
 def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
     """Read metrics.jsonl / summary.json / config.yaml of train run directories
     and group their seeds by (env, label); label = algo, plus the drift file's
-    name for learned/distilled drifts. A directory of another command (its
-    config.yaml says so) is refused; a damaged file, or a metrics line that is
-    not one update's record, is an AnalysisError naming it (only a torn last
-    metrics line, of a killed run, is skipped)."""
+    name for learned/distilled drifts. A sweep's run directory (`train --sweep`)
+    stands for its combinations, one group each, labelled by the setting as well
+    (`dpo learning_rate=3e-4,drift.alpha=2`): a sweep is never pooled. A directory
+    of another command (its config.yaml says so) is refused; a damaged file, or a
+    metrics line that is not one update's record, is an AnalysisError naming it
+    (only a torn last metrics line, of a killed run, is skipped)."""
     if not run_dirs:
         raise AnalysisError("no run directories given; pass train run directories to compare")
     groups: dict[tuple[str, str], RunGroup] = {}
     signatures: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
     base_seeds: dict[tuple[str, str], set[Any]] = {}
     seen: dict[Path, str] = {}
-    for item in run_dirs:
+    for item in expand_sweeps(run_dirs):
         path = Path(item)
         real = path.resolve()
         if real in seen:  # the same run named twice (or through a link) counts once
@@ -85,6 +87,9 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
         label = algo
         if config.get("drift_file"):
             label = f"{algo} ({_drift_name(Path(str(config['drift_file'])))})"
+        combination = config.get("sweep_combination")
+        if isinstance(combination, dict) and combination.get("label"):
+            label = f"{label} {combination['label']}"
         steps, returns = _read_metrics(metrics_path)
         if returns.size == 0:
             raise AnalysisError(f"{metrics_path} has no complete updates; let the run finish")
@@ -119,6 +124,28 @@ def load_runs(run_dirs: list[str | Path]) -> list[RunGroup]:
             signatures[key] = (str(path), signature)
             base_seeds[key] = {config.get("seed")}
     return sorted(groups.values(), key=lambda g: (g.env, g.label))
+
+
+def expand_sweeps(run_dirs: list[str | Path]) -> list[str | Path]:
+    """`run_dirs` with each sweep run directory (its config.yaml has `sweep:`)
+    replaced by its combinations' run directories, in the sweep's order."""
+    out: list[str | Path] = []
+    for item in run_dirs:
+        path = Path(item)
+        config_path = path / "config.yaml"
+        if path.is_dir() and not (path / "metrics.jsonl").exists() and config_path.is_file():
+            config = read_yaml(config_path, AnalysisError)
+            sweep = config.get("sweep") if isinstance(config, dict) else None
+            if isinstance(sweep, dict):
+                combos = sweep.get("combinations")
+                if not isinstance(combos, list) or not all(
+                        isinstance(c, dict) and isinstance(c.get("dir"), str) for c in combos):
+                    raise AnalysisError(f"{config_path}: sweep.combinations must list each "
+                                        "combination's dir; the file is damaged")
+                out.extend(path / c["dir"] for c in combos)
+                continue
+        out.append(item)
+    return out
 
 
 def run_signature(path: Path, config: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["throughput", "discovery"]
+BENCHMARKS = ["throughput", "discovery", "sweep"]
 
 
 def main() -> None:

@@ -26,6 +26,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML file of settings merged over the env's preset")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set learning_rate=3e-4 --set drift.eps=0.3")
+    p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="grid over a numeric hyperparameter or drift constant, repeatable: "
+                        "--sweep learning_rate=1e-4,3e-4 --sweep drift.alpha=1,2 trains every "
+                        "combination x --seeds in one compiled program, into one run directory "
+                        "(a combinations/ subdirectory per setting); shape-changing settings "
+                        "(num_envs, num_steps, epochs, minibatches, timesteps, network sizes, "
+                        "env) cannot be swept")
     p.add_argument("--drift", help="run directory, drift .json or shipped drift name "
                                     "(see `driftlab drifts`) to load (lpo, distilled)")
     p.add_argument("--out", help="run directory to create (default runs/train-...)")
@@ -43,13 +50,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from driftlab import api
     from driftlab.presets import parse_overrides
+    from driftlab.sweep import parse_sweep, print_sweep_outcome
 
+    sweep = parse_sweep(args.sweep) if args.sweep else None
     outcome = api.train(args.algo, args.env, seeds=args.seeds, seed=args.seed,
                         timesteps=args.timesteps, config=args.config,
                         settings=parse_overrides(args.overrides), drift=args.drift,
                         out=args.out, chunks=args.chunks, progress=not args.no_progress,
                         tensorboard=args.tensorboard, wandb=args.wandb,
-                        wandb_project=args.wandb_project)
+                        wandb_project=args.wandb_project, sweep=sweep)
+    if sweep is not None:
+        print_sweep_outcome(outcome, args.algo, args.env)
+        return 0
     print_outcome(outcome, args.algo, args.env)
     return 0
 

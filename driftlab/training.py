@@ -8,7 +8,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +34,9 @@ from driftlab.errors import DriftlabError
 from driftlab.presets import deep_merge, train_preset
 from driftlab.rundir import new_run_dir
 from driftlab.stopping import raise_if_stopped
+
+if TYPE_CHECKING:
+    from driftlab.sweep import SweepOutcome
 
 
 @dataclass
@@ -181,11 +184,23 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
               seed: int = 0, drift_path: str | None = None, out: str | Path | None = None,
               chunks: int = 20, progress: bool = True, plot: bool = True,
               tensorboard: bool = False, wandb: bool = False,
-              wandb_project: str = "driftlab") -> TrainOutcome:
+              wandb_project: str = "driftlab",
+              sweep: dict[str, Any] | None = None) -> TrainOutcome | SweepOutcome:
     """Train `seeds` agents in one vmapped jit and write a run directory.
 
     `tensorboard` / `wandb`: also log every update's record (mean and per-seed
-    returns, losses, drift statistics) there (`algorithms.trackers`)."""
+    returns, losses, drift statistics) there (`algorithms.trackers`).
+    `sweep`: {key: [values]} over numeric hyperparameters and drift constants
+    (`{"learning_rate": [1e-4, 3e-4], "drift.alpha": [1, 2]}`): every combination x
+    `seeds` in one compiled program, one run directory (`driftlab.sweep`); returns a
+    SweepOutcome."""
+    if sweep is not None:
+        from driftlab.sweep import train_sweep
+
+        return train_sweep(env_id, algo, settings, sweep, seeds=seeds, seed=seed,
+                           drift_path=drift_path, out=out, chunks=chunks, progress=progress,
+                           plot=plot, tensorboard=tensorboard, wandb=wandb,
+                           wandb_project=wandb_project)
     if seeds < 1:
         raise DriftlabError(f"--seeds must be >= 1, got {seeds}")
     check_seed(seed, "--seed")
