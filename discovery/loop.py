@@ -38,17 +38,21 @@ from tqdm.auto import tqdm
 
 from driftlab import envs
 from driftlab.algorithms import Drift, TrainConfig, Trainer, make_drift
-from driftlab.algorithms.drift_io import DriftFileError, load_drift, save_drift
+from driftlab.algorithms.drift_io import DriftFileError, load_drift
 from driftlab.algorithms.storage import (
-    read_json,
     remove_interrupted_writes,
     truncate_jsonl,
-    write_json,
 )
 from driftlab.discovery import checkpoint, fitness, sharding
 from driftlab.discovery.config import DiscoveryConfig, DiscoveryError, family_options
+from driftlab.discovery.exports import (
+    export_drifts,
+    refresh_exports,
+    save_snapshot,
+)
 from driftlab.discovery.inner_settings import InnerSettings
 from driftlab.discovery.loggers import MetricsLogger
+from driftlab.discovery.references import resolve_random_returns, resolve_references
 from driftlab.discovery.strategy import SearchSpace, make_strategy, search_space, strategy_sigma
 from driftlab.stopping import raise_if_stopped
 
@@ -56,11 +60,6 @@ INIT_STREAM = 0x1417  # the random ES start
 EVAL_STREAM = 0x5EED  # folded into the run key: evaluation seeds never meet training seeds
 VALIDATION_STREAM = 0x7A1D  # the validation seeds: fixed for the run, so snapshots compare paired
 SETTINGS_STREAM = 0x5E77  # folded into a generation's key: its sampled inner settings
-RANDOM_STREAM = 0x2A4D  # the random-policy reference episodes
-SELECTION_RULE = ("the ES-mean snapshot with the highest validation score: the mean over "
-                  "validation envs of the IQM over validation_seeds fixed seeds of "
-                  "(R - R_random) / (R_PPO - R_random), PPO trained on the same seeds; "
-                  "ties go to the earlier generation")
 
 
 @struct.dataclass
@@ -496,87 +495,6 @@ class Discovery:
         return np.asarray(self._eval_fns[name](keys, params), dtype=np.float64)
 
 
-# ---- references ---------------------------------------------------------------
-
-def resolve_random_returns(config: DiscoveryConfig,
-                           run_dir: str | Path | None) -> dict[str, float]:
-    """Random-policy return per scored env (normalization random_ppo): from the
-    config, else the run directory's cache (random_returns.json), else measured
-    (`evaluation.random_policy_return`, 256 episodes) and cached."""
-    from driftlab.algorithms.evaluation import random_policy_return
-
-    if config.normalization != "random_ppo":
-        return {}
-    values = dict(config.random_returns)
-    cache = Path(run_dir) / "random_returns.json" if run_dir is not None else None
-    if cache is not None and cache.is_file():
-        values.update({k: float(v) for k, v in read_json(cache).items() if k not in values})
-    missing = [e for e in config.scored_envs if e not in values]
-    for env_id in missing:
-        key = jax.random.fold_in(jax.random.key(config.seed), RANDOM_STREAM)
-        try:
-            values[env_id] = random_policy_return(_configured_env(config, env_id), key)
-        except ValueError as err:
-            raise DiscoveryError(f"random return of {env_id}: {err}") from None
-    if missing and cache is not None and jax.process_index() == 0:
-        write_json(cache, {e: values[e] for e in config.scored_envs})
-    return values
-
-
-def _configured_env(config: DiscoveryConfig, env_id: str):
-    """The env `env_id` with its training options."""
-    return envs.make(env_id, **TrainConfig.from_dict(config.train[env_id]).env_options)
-
-def resolve_references(config: DiscoveryConfig, run_dir: str | Path | None,
-                       random_returns: dict[str, float] | None = None) -> dict[str, float]:
-    """Reference return per meta-training env: from the config, else the run
-    directory's cache (reference_returns.json), else a PPO run with the same
-    budget (`reference_seeds` seeds, final return measured as `config.fitness`),
-    which is then cached. It must be positive (ppo_ratio) or above the env's
-    random return (random_ppo, `random_returns`)."""
-    if not config.normalized:
-        return {}
-    refs = dict(config.reference_returns)
-    cache = Path(run_dir) / "reference_returns.json" if run_dir is not None else None
-    if cache is not None and cache.is_file():
-        cached = read_json(cache)
-        refs.update({k: float(v) for k, v in cached.items() if k not in refs})
-    missing = [e for e in config.envs if e not in refs]
-    if not missing:
-        return refs
-    ppo = make_drift("ppo")
-    for index, env_id in enumerate(missing):
-        train_config = TrainConfig.from_dict(config.train[env_id])
-        trainer = Trainer(envs.make(env_id, **train_config.env_options), train_config, ppo)
-        key = jax.random.fold_in(jax.random.key(config.seed), 0xBEEF + index)
-        try:
-            value = fitness.reference_return(trainer, ppo.default_params, key,
-                                             config.reference_seeds, config.final_fraction,
-                                             config.fitness, config.eval_envs)
-        except ValueError as err:
-            raise DiscoveryError(f"reference return of {env_id}: {err}") from None
-        if config.normalization == "random_ppo":
-            random = (random_returns or {})[env_id]
-            if not value > random:
-                raise DiscoveryError(f"the PPO reference return of {env_id} is {value:.4g}, not "
-                                     f"above the random policy's {random:.4g}, so it cannot "
-                                     "normalise fitness; raise the env's budget (inner_per_env)")
-        elif not value > 0:
-            raise DiscoveryError(f"the PPO reference return of {env_id} is {value:.3g}, not "
-                                 "positive, so it cannot normalise fitness; set "
-                                 "normalization=random_ppo or give reference_returns for it")
-        refs[env_id] = value
-    if jax.process_count() > 1:  # every host must divide by the same numbers
-        from jax.experimental import multihost_utils
-
-        values = np.array([refs[e] for e in config.envs], np.float64)
-        values = multihost_utils.broadcast_one_to_all(values)
-        refs.update({e: float(v) for e, v in zip(config.envs, values, strict=True)})
-    if cache is not None and jax.process_index() == 0:
-        write_json(cache, {e: refs[e] for e in config.envs})
-    return refs
-
-
 # ---- the driver -----------------------------------------------------------------
 
 @dataclass
@@ -611,49 +529,6 @@ def _randomized_record(config: DiscoveryConfig, discovery: Discovery,
     return out
 
 
-SNAPSHOTS = "snapshots"
-
-
-def save_snapshot(discovery: Discovery, state: LoopState, run_dir: Path, generation: int,
-                  validation: dict[str, Any]) -> None:
-    """Keep the ES mean of `generation` (snapshots/generation-NNNNN.json + params;
-    never pruned, unlike checkpoints) and re-export drift_selected.json: the
-    snapshot the selection rule picks among all validated so far."""
-    mean = discovery.mean_params(state)
-    metadata = {"source": "discover", "generation": generation,
-                "validation_score": validation["score"],
-                "note": "ES mean snapshot, validated"}
-    save_drift(run_dir / SNAPSHOTS, discovery.export_drift(mean), mean,
-               name=f"generation-{generation:05d}", metadata=metadata)
-    chosen = select_snapshot(run_dir)
-    if chosen is None:
-        return
-    chosen_generation, score = chosen
-    drift, params = load_drift(str(run_dir / SNAPSHOTS / f"generation-{chosen_generation:05d}.json"))
-    save_drift(run_dir, drift, params, name="drift_selected", metadata={
-        "source": "discover", "generation": chosen_generation, "validation_score": score,
-        "selection": SELECTION_RULE, "validation_envs": list(discovery.config.validation_envs),
-        "note": "driftlab discover: the validation-selected ES snapshot"})
-
-
-def select_snapshot(run_dir: Path) -> tuple[int, float] | None:
-    """(generation, validation score) of the best validated snapshot in
-    metrics.jsonl whose files exist (SELECTION_RULE), or None."""
-    from driftlab.algorithms.storage import read_jsonl
-
-    best: tuple[int, float] | None = None
-    for record in read_jsonl(run_dir / "metrics.jsonl"):
-        score = (record.get("validation") or {}).get("score")
-        if score is None or not math.isfinite(score):
-            continue
-        generation = int(record["generation"])
-        if not (run_dir / SNAPSHOTS / f"generation-{generation:05d}.json").is_file():
-            continue
-        if best is None or score > best[1]:
-            best = (generation, float(score))
-    return best
-
-
 def _summary(values: np.ndarray) -> dict[str, float]:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -661,47 +536,6 @@ def _summary(values: np.ndarray) -> dict[str, float]:
                                           "fitness_std")}
     return {"fitness_mean": float(finite.mean()), "fitness_max": float(finite.max()),
             "fitness_min": float(finite.min()), "fitness_std": float(finite.std())}
-
-
-def export_drifts(discovery: Discovery, state: LoopState, run_dir: Path, generation: int,
-                  best_fitness: float) -> None:
-    """drift.json (+ params): the ES mean; drift_best.json: the best member so far."""
-    note = f"driftlab discover, {discovery.config.strategy}"
-    mean = discovery.mean_params(state)
-    save_drift(run_dir, discovery.export_drift(mean), mean, name="drift",
-               metadata={"source": "discover", "generation": generation, "note": note})
-    best, value = discovery.best(state)
-    if best is not None:
-        save_drift(run_dir, discovery.export_drift(best), best, name="drift_best",
-                   metadata={"source": "discover", "generation": generation,
-                             "fitness": best_fitness if math.isfinite(best_fitness) else value,
-                             "note": f"{note}: best member"})
-
-
-def _exported_generation(path: Path) -> int | None:
-    """The `generation` field of an exported drift JSON (None if absent/unreadable)."""
-    try:
-        value = read_json(path).get("generation")
-        return int(value) if value is not None else None
-    except (ValueError, TypeError):  # RecordFileError is a ValueError
-        return None
-
-
-def refresh_exports(discovery: Discovery, state: LoopState, run_dir: Path,
-                    generation: int) -> bool:
-    """Re-export drift.json / drift_best.json from the checkpointed `state` of
-    `generation` when either is missing or older (a crash between the checkpoint
-    and the export). The files are those the uninterrupted run writes."""
-    stale = False
-    for name in ("drift.json", "drift_best.json"):
-        found = _exported_generation(run_dir / name)
-        if name == "drift_best.json" and discovery.best(state)[0] is None:
-            continue  # no finite best member yet: never exported
-        stale = stale or found is None or found < generation
-    if stale:
-        best = -float(sharding.to_host(state.es_state.best_fitness))
-        export_drifts(discovery, state, run_dir, generation, best)
-    return stale
 
 
 def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool = False,

@@ -1,0 +1,104 @@
+"""What a discovery run leaves for use: drift.json (the ES mean), drift_best.json
+(the best member), and with validation envs the validated snapshots
+(snapshots/generation-NNNNN.json) and drift_selected.json, the one SELECTION_RULE
+picks. All are written with `save_drift` (atomic)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from driftlab.algorithms.drift_io import load_drift, save_drift
+from driftlab.algorithms.storage import read_json
+from driftlab.discovery import sharding
+
+if TYPE_CHECKING:
+    from driftlab.discovery.loop import Discovery, LoopState
+
+SELECTION_RULE = ("the ES-mean snapshot with the highest validation score: the mean over "
+                  "validation envs of the IQM over validation_seeds fixed seeds of "
+                  "(R - R_random) / (R_PPO - R_random), PPO trained on the same seeds; "
+                  "ties go to the earlier generation")
+SNAPSHOTS = "snapshots"
+
+
+def save_snapshot(discovery: Discovery, state: LoopState, run_dir: Path, generation: int,
+                  validation: dict[str, Any]) -> None:
+    """Keep the ES mean of `generation` (snapshots/generation-NNNNN.json + params;
+    never pruned, unlike checkpoints) and re-export drift_selected.json: the
+    snapshot the selection rule picks among all validated so far."""
+    mean = discovery.mean_params(state)
+    metadata = {"source": "discover", "generation": generation,
+                "validation_score": validation["score"],
+                "note": "ES mean snapshot, validated"}
+    save_drift(run_dir / SNAPSHOTS, discovery.export_drift(mean), mean,
+               name=f"generation-{generation:05d}", metadata=metadata)
+    chosen = select_snapshot(run_dir)
+    if chosen is None:
+        return
+    chosen_generation, score = chosen
+    drift, params = load_drift(str(run_dir / SNAPSHOTS / f"generation-{chosen_generation:05d}.json"))
+    save_drift(run_dir, drift, params, name="drift_selected", metadata={
+        "source": "discover", "generation": chosen_generation, "validation_score": score,
+        "selection": SELECTION_RULE, "validation_envs": list(discovery.config.validation_envs),
+        "note": "driftlab discover: the validation-selected ES snapshot"})
+
+
+def select_snapshot(run_dir: Path) -> tuple[int, float] | None:
+    """(generation, validation score) of the best validated snapshot in
+    metrics.jsonl whose files exist (SELECTION_RULE), or None."""
+    from driftlab.algorithms.storage import read_jsonl
+
+    best: tuple[int, float] | None = None
+    for record in read_jsonl(run_dir / "metrics.jsonl"):
+        score = (record.get("validation") or {}).get("score")
+        if score is None or not math.isfinite(score):
+            continue
+        generation = int(record["generation"])
+        if not (run_dir / SNAPSHOTS / f"generation-{generation:05d}.json").is_file():
+            continue
+        if best is None or score > best[1]:
+            best = (generation, float(score))
+    return best
+
+
+def export_drifts(discovery: Discovery, state: LoopState, run_dir: Path, generation: int,
+                  best_fitness: float) -> None:
+    """drift.json (+ params): the ES mean; drift_best.json: the best member so far."""
+    note = f"driftlab discover, {discovery.config.strategy}"
+    mean = discovery.mean_params(state)
+    save_drift(run_dir, discovery.export_drift(mean), mean, name="drift",
+               metadata={"source": "discover", "generation": generation, "note": note})
+    best, value = discovery.best(state)
+    if best is not None:
+        save_drift(run_dir, discovery.export_drift(best), best, name="drift_best",
+                   metadata={"source": "discover", "generation": generation,
+                             "fitness": best_fitness if math.isfinite(best_fitness) else value,
+                             "note": f"{note}: best member"})
+
+
+def _exported_generation(path: Path) -> int | None:
+    """The `generation` field of an exported drift JSON (None if absent/unreadable)."""
+    try:
+        value = read_json(path).get("generation")
+        return int(value) if value is not None else None
+    except (ValueError, TypeError):  # RecordFileError is a ValueError
+        return None
+
+
+def refresh_exports(discovery: Discovery, state: LoopState, run_dir: Path,
+                    generation: int) -> bool:
+    """Re-export drift.json / drift_best.json from the checkpointed `state` of
+    `generation` when either is missing or older (a crash between the checkpoint
+    and the export). The files are those the uninterrupted run writes."""
+    stale = False
+    for name in ("drift.json", "drift_best.json"):
+        found = _exported_generation(run_dir / name)
+        if name == "drift_best.json" and discovery.best(state)[0] is None:
+            continue  # no finite best member yet: never exported
+        stale = stale or found is None or found < generation
+    if stale:
+        best = -float(sharding.to_host(state.es_state.best_fitness))
+        export_drifts(discovery, state, run_dir, generation, best)
+    return stale
