@@ -189,8 +189,8 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
           + (f"`shipped {shipped[0]}` is the drift driftlab ships (a 1.3-hour CPU discovery, "
              f"drifts/{shipped[0]}/provenance.yaml) and `shipped {shipped[-1]}` its distilled "
              "closed form: the second table is their meta-training env and settings, where "
-             "they beat PPO (README: 498 vs 416 IQM over 16 seeds); the first is a held-out "
-             "env with its own preset, where they do not transfer (README, Shipped drifts)."
+             "they beat PPO (498 vs 416 IQM over 16 seeds); the first is a held-out env with "
+             "its own preset, where they do not transfer (docs/shipped-drifts.md)."
              if shipped else "No shipped drift is installed."))
     print(f"\nquickstart finished in {minutes:.1f} min. Artefacts under {root}:")
     for name, path in [("learned drift", discover / "drift.json"),
