@@ -19,7 +19,7 @@ import numpy as np
 from flax import serialization
 
 from driftlab.algorithms.drifts import Drift, make_drift
-from driftlab.algorithms.shipped import list_shipped, shipped_dir
+from driftlab.algorithms.shipped import list_shipped, shipped_dir, written_as_path
 from driftlab.algorithms.storage import atomic_write_bytes, read_json, write_json
 
 # Keys of a drift JSON that are metadata, not options of the drift family.
@@ -45,13 +45,15 @@ def save_drift(directory: str | Path, drift: Drift, params: Any, name: str = "dr
 
 
 def resolve_drift_path(path: str | Path) -> Path:
-    """`path` itself when it exists, else the folder of the shipped drift of that
-    name (`driftlab drifts` lists them); a missing path stays as given."""
+    """The folder of the shipped drift of that name when `path` is a bare name
+    (`driftlab drifts` lists them; write `./name` for a folder of the same name),
+    else `path` itself (a missing path stays as given)."""
     candidate = Path(path)
-    if candidate.exists():
-        return candidate
-    shipped = shipped_dir(str(path))
-    return shipped if shipped is not None else candidate
+    if isinstance(path, str) and not written_as_path(path):
+        shipped = shipped_dir(path)
+        if shipped is not None:
+            return shipped
+    return candidate
 
 
 def load_drift(path: str | Path) -> tuple[Drift, Any]:

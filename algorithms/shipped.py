@@ -40,3 +40,10 @@ def shipped_dir(name: str) -> Path | None:
         return None
     path = root / name
     return path if (path / "drift.json").is_file() else None
+
+
+def written_as_path(text: str) -> bool:
+    """Whether a drift argument is written as a path (`./dpo`, `runs/x`, `a.json`)
+    rather than a bare name. A bare name that is a built-in or shipped drift means
+    that drift even if a folder of the same name is in the working directory."""
+    return "/" in text or "\\" in text or text.startswith(".") or text.endswith(".json")

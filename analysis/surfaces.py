@@ -19,7 +19,7 @@ import numpy as np
 from driftlab.algorithms import Drift, make_drift
 from driftlab.algorithms.drift_io import DriftFileError, load_drift
 from driftlab.algorithms.drifts import DRIFTS
-from driftlab.algorithms.shipped import list_shipped, shipped_dir
+from driftlab.algorithms.shipped import list_shipped, shipped_dir, written_as_path
 from driftlab.algorithms.storage import read_yaml
 
 
@@ -58,7 +58,9 @@ def load_source(spec: str | Path, label: str | None = None) -> DriftSource:
     (its `config.yaml` names the drift it trained with)."""
     text = str(spec)
     path = Path(text)
-    if not path.exists():
+    bare = not written_as_path(text)  # a built-in or shipped name wins over a same-named folder
+    if bare and (text in DRIFTS or text == "ta-lpo" or shipped_dir(text) is not None) \
+            or not path.exists():
         if text in DRIFTS or text == "ta-lpo":
             drift = make_drift(text)
             return DriftSource(label or text, drift, drift.default_params)

@@ -111,14 +111,14 @@ def contestant(spec: str, role: str) -> Contestant:
     directory with drift.json; anything else is a DriftlabError naming the choices.
     `role` ("drift", "baseline") names the argument in that message."""
     from driftlab.algorithms.drift_io import load_drift
-    from driftlab.algorithms.shipped import list_shipped, shipped_dir
+    from driftlab.algorithms.shipped import list_shipped, shipped_dir, written_as_path
     from driftlab.analysis.compare import _drift_name
 
     spec = str(spec).strip()
     if spec in BUILTIN:
         return Contestant(spec, spec)
     path = Path(spec)
-    if not path.exists():
+    if not path.exists() or (not written_as_path(spec) and shipped_dir(spec) is not None):
         if shipped_dir(spec) is None:
             choices = [*BUILTIN, *list_shipped()]
             close = difflib.get_close_matches(spec, choices, n=1)
@@ -127,8 +127,9 @@ def contestant(spec: str, role: str) -> Contestant:
                                 "a drift .json or a run directory with drift.json")
         drift, _ = load_drift(spec)
         return Contestant(spec, str(drift.spec.get("kind", drift.name)), spec)
-    drift, _ = load_drift(path)
-    return Contestant(_drift_name(path), str(drift.spec.get("kind", drift.name)), str(path))
+    drift, _ = load_drift(spec)
+    # `spec` as written: str(Path("./dpo")) is "dpo", which would name the built-in again
+    return Contestant(_drift_name(path), str(drift.spec.get("kind", drift.name)), spec)
 
 
 def contestants(drift: str, baselines: tuple[str, ...] | list[str]) -> list[Contestant]:

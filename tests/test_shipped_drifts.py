@@ -136,3 +136,24 @@ def test_shipped_root_is_a_folder():
     from driftlab.algorithms.shipped import shipped_root
 
     assert isinstance(shipped_root(), Path)
+
+
+def test_built_in_and_shipped_names_win_over_same_named_folders(tmp_path, monkeypatch):
+    """A folder `dpo` or `lpo-cartpole` in the working directory does not replace the
+    built-in or shipped drift of that name; `./dpo` names the folder."""
+    from driftlab.algorithms.drift_io import load_drift
+    from driftlab.analysis.surfaces import load_source
+    from driftlab.evaluation import contestant
+
+    for name in ("dpo", "lpo-cartpole"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "drift.json").write_text('{"kind": "ppo"}')
+    monkeypatch.chdir(tmp_path)
+    assert load_source("dpo").drift.name == "dpo"
+    assert load_source("./dpo").drift.name == "ppo"
+    assert load_source("lpo-cartpole").drift.name == "lpo"
+    assert load_drift("lpo-cartpole")[0].name == "lpo"
+    assert load_drift("./lpo-cartpole")[0].name == "ppo"
+    assert contestant("lpo-cartpole", "drift").algo == "lpo"
+    folder = contestant("./lpo-cartpole", "drift")
+    assert folder.algo == "ppo" and load_drift(folder.drift_file)[0].name == "ppo"
