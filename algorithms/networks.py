@@ -113,6 +113,12 @@ class Policy:
     def init(self, key: jax.Array, obs_dim: int) -> Any:
         return self.network.init(key, jnp.zeros((obs_dim,)))
 
+    @property
+    def samples_entropy(self) -> bool:
+        """Whether `evaluate` estimates the entropy from a sample, so needs a key
+        (brax_tanh: the tanh-squashed Gaussian's entropy has no closed form)."""
+        return self.kind == "brax_tanh"
+
     def _apply(self, params: Any, obs: jax.Array) -> Any:
         if self.obs_clip is not None:
             obs = jnp.clip(obs, -self.obs_clip, self.obs_clip)

@@ -20,7 +20,7 @@ import pytest
 
 from driftlab import envs
 from driftlab.algorithms import TrainConfig, Trainer, make_drift
-from driftlab.algorithms.trainer import Transition, Unrolls
+from driftlab.algorithms.advantages import Transition, Unrolls
 from driftlab.presets import train_preset
 from driftlab.training import resolve_settings
 
@@ -294,7 +294,7 @@ def test_unrolls_are_cut_as_brax_cuts_them():
     zeros = jnp.zeros((steps, num_envs))
     traj = Transition(obs, code[..., None], code, code, zeros > 0, zeros > 0, zeros, zeros > 0)
     last = jnp.full((num_envs, 2), 99.0)
-    unrolls = trainer._unrolls(traj, last)
+    unrolls = trainer.advantages.unrolls(traj, last)
     assert unrolls.obs.shape == (6, 5, 2) and unrolls.next_obs.shape == (6, 2)
     # Brax: scan over unrolls -> (count, L, E) -> swapaxes(1, 2) -> reshape(count * E, L)
     expected = jnp.swapaxes(code.reshape(2, 5, 3), 1, 2).reshape(6, 5)

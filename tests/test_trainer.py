@@ -11,7 +11,7 @@ import pytest
 
 from driftlab import envs
 from driftlab.algorithms import Hyperparams, TrainConfig, Trainer, make_drift
-from driftlab.algorithms.trainer import Cuts, Transition
+from driftlab.algorithms.advantages import Cuts, RolloutAdvantages, Transition
 from driftlab.cli import main as cli_main
 
 TINY = dict(total_timesteps=4 * 16 * 5, num_envs=4, num_steps=16, update_epochs=2,
@@ -129,7 +129,8 @@ def test_gae_bootstraps_truncation_but_not_termination():
     traj = Transition(obs, zeros, zeros, reward, term, trunc, zeros, zeros)
     last_obs = jnp.full((n, 1), 4.0)  # V = 4 after the last step
     cuts = record_cuts(trainer, trunc, final_obs)
-    values, adv, targets = trainer._gae(None, critic, traj, last_obs, cuts, hp)
+    values, adv, targets = RolloutAdvantages(trainer.config, critic).gae(None, traj, last_obs,
+                                                                         cuts, hp)
     # Env 0, no cut: discounted returns bootstrapped with V = 4 at the end.
     ret0 = [1 + 0.5 * (1 + 0.5 * (1 + 0.5 * 4)), 1 + 0.5 * (1 + 0.5 * 4), 1 + 0.5 * 4]
     # Env 1 terminates at t = 1: no bootstrap there. Env 2 is truncated at t = 1:
@@ -156,8 +157,8 @@ def test_gae_bootstraps_every_truncation_when_limits_are_short():
                       trunc, zeros, zeros)
     cuts = record_cuts(trainer, trunc, final_obs)
     assert cuts.obs.shape == (3, n, 1)
-    _, _, targets = trainer._gae(None, lambda params, o: o[..., 0], traj, jnp.full((n, 1), 6.0),
-                                 cuts, hp)
+    gae = RolloutAdvantages(trainer.config, lambda params, o: o[..., 0]).gae
+    _, _, targets = gae(None, traj, jnp.full((n, 1), 6.0), cuts, hp)
     expected = np.zeros((steps, n))
     for env_index in range(n):
         following = 6.0  # return after the last step: V(last obs)
