@@ -30,15 +30,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "a comparison table.")
     p.add_argument("--out", help="quickstart directory (default runs/quickstart-<time>)")
     p.add_argument("--resume", metavar="DIR", help="finish an interrupted quickstart in DIR")
-    p.add_argument("--env", default="gymnax/Acrobot-v1",
-                   help="held-out env for the final comparison (default gymnax/Acrobot-v1)")
-    p.add_argument("--seeds", type=int, default=4, help="seeds per algorithm (default 4)")
-    p.add_argument("--timesteps", type=float, default=2e5,
+    # Defaults are applied in run(), so --resume can tell a flag given from one left out.
+    p.add_argument("--env", help="held-out env for the final comparison (default gymnax/Acrobot-v1)")
+    p.add_argument("--seeds", type=int, help="seeds per algorithm (default 4)")
+    p.add_argument("--timesteps", type=float,
                    help="env steps per seed in the comparison (default 2e5)")
     p.add_argument("--generations", type=int, help="ES generations (default: the preset's)")
     p.add_argument("--tiny", action="store_true",
                    help="a reduced budget for tests: 2 generations, population 8, 2 seeds, "
                         "2e4 steps, small symbolic search")
+
+
+SETTINGS = ("env", "seeds", "timesteps", "generations", "tiny")  # recorded in quickstart.json
+DEFAULTS = {"env": "gymnax/Acrobot-v1", "seeds": 4, "timesteps": 2e5}
 
 
 def _stage(title: str) -> None:
@@ -60,16 +64,25 @@ def run(args: argparse.Namespace) -> int:
             raise DriftlabError(f"{root} is not a quickstart directory (no quickstart.json)")
         saved = read_json(root / "quickstart.json")
         try:
-            for key in ("env", "seeds", "timesteps", "generations", "tiny"):
+            for key in SETTINGS:
+                given = getattr(args, key)
+                if given not in (None, False) and given != saved[key]:
+                    raise DriftlabError(
+                        f"--{key} {given} differs from this quickstart's {saved[key]} "
+                        f"({root / 'quickstart.json'}); --resume finishes the run as it was "
+                        "started, so drop the flag or start a new quickstart with --out")
                 setattr(args, key, saved[key])
         except KeyError as err:
             raise DriftlabError(f"{root / 'quickstart.json'} is damaged ({type(err).__name__}: "
                                 f"{err}); start a new quickstart with --out") from None
         hold_lock(root)
     else:
+        for key, value in DEFAULTS.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
         root = new_run_dir(args.out, "quickstart", "cartpole-tiny")
         write_json(root / "quickstart.json",
-                   {k: getattr(args, k) for k in ("env", "seeds", "timesteps", "generations", "tiny")})
+                   {k: getattr(args, k) for k in SETTINGS})
     with _resume_hint(root):
         run_stages(root, env=args.env, seeds=args.seeds, timesteps=args.timesteps,
                    generations=args.generations, tiny=args.tiny)

@@ -636,6 +636,11 @@ CASES += [
          "is not a quickstart directory"),
     case("quickstart-resume-corrupt", ["quickstart", "--resume", "{ws}/quickstart_bad"],
          "quickstart.json"),
+    case("quickstart-resume-other-seeds", ["quickstart", "--resume", "{ws}/quickstart_ok",
+                                           "--seeds", "8"],
+         "--seeds 8 differs from this quickstart's 4"),
+    case("quickstart-resume-tiny", ["quickstart", "--resume", "{ws}/quickstart_ok", "--tiny"],
+         "--tiny True differs from this quickstart's False"),
     case("experiment-unknown", ["experiment", "lpo-minatr", "--out", OUT],
          "did you mean lpo-minatar"),
 ]
@@ -695,6 +700,9 @@ def build_workspace(ws: Path) -> None:
     _write(ws / "runs_file" / "runs", "a file named runs\n")
     os.symlink(ws / "nowhere" / "target", ws / "dangling")
     _write(ws / "quickstart_bad" / "quickstart.json", "{not json")
+    _write(ws / "quickstart_ok" / "quickstart.json", json.dumps(
+        {"env": "gymnax/Acrobot-v1", "seeds": 4, "timesteps": 2e5, "generations": None,
+         "tiny": False}))
     cfg = ws / "cfg"
     for name, text in {"num_envs_abc.yaml": "num_envs: abc\n", "hyperparams_5.yaml": "hyperparams: 5\n",
                        "env_options_list.yaml": "env_options: [1, 2]\n", "drift_5.yaml": "drift: 5\n",
