@@ -19,8 +19,9 @@ quickstart: $(STAMP)
 	$(BIN)/driftlab quickstart
 
 # Two pytest workers: most tests are single-threaded XLA compiles, so two cores
-# finish the suite in a little over half the time of one worker.
-PYTEST_ARGS ?= -n 2 --dist worksteal
+# finish the suite in a little over half the time of one worker; conftest.py puts
+# the slow tests first so neither worker ends with one alone.
+PYTEST_ARGS ?= -n 2 --dist load
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=20 $(PYTEST_ARGS)
 

@@ -43,6 +43,7 @@ def tiny_config(preset: str, **settings) -> DiscoveryConfig:
     return build_config(preset, None, {**TINY_SETTINGS, **settings})
 
 
+@pytest.mark.slow
 def test_dpo_discovery_keeps_constants_valid_exports_them_and_resumes_bitwise(tmp_path):
     whole, split = tmp_path / "whole", tmp_path / "split"
     base = ["discover", "--preset", "dpo-cartpole", *TINY, "--set", "sigma=1.0"]

@@ -241,6 +241,7 @@ def test_member_batch_resolves_per_platform():
     assert make_config(member_batch=3).resolved_member_batch("gpu", 1) == 3
 
 
+@pytest.mark.slow
 def test_members_in_sequence_score_as_one_batch():
     """member_batch only changes how the runs are scheduled, not their returns."""
     from driftlab.discovery.loop import Discovery

@@ -62,6 +62,7 @@ def test_each_mode_runs_one_generation_with_finite_fitness(mode):
     assert np.isfinite(report["return_mean"]), report
 
 
+@pytest.mark.slow
 def test_final_update_is_last_updates_return_and_last_fraction_is_unchanged():
     trainer = tiny_trainer()
     base = trainer.drift.default_params
