@@ -8,6 +8,9 @@ CLI prints it as one line). Numbers may arrive as strings (YAML reads `3e-4`
 as a string), whole numbers as floats (`1e6`); booleans must be true/false.
 A bare whole number where a list of layer widths is expected (`actor_hidden:
 64`) means one layer of that width, `[64]`.
+
+Longer than ~300 lines: every training setting with its type, check and
+one-line error (the typed `coerce` step is shared with discovery/config.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 bootstrap confidence intervals over seeds, learning curves with a bootstrap
 band, scores normalised per env ((R - R_random) / (R_PPO - R_random)) with
 their aggregate IQM, probability of improvement over the reference and
-performance profiles (the statistics themselves: analysis/statistics.py)."""
+performance profiles (the statistics themselves: analysis/statistics.py).
+
+Longer than ~300 lines: loading and checking runs (refusing to pool unlike
+runs), the per-env and normalised tables, and their plots, which share one grouping.
+"""
 
 from __future__ import annotations
 

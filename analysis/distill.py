@@ -20,6 +20,9 @@
 Every family is written once, as a sympy template with named constants; the
 JAX function used for fitting is compiled from that same template
 (`driftlab.algorithms.formula_drift`), so the exported formula is exactly what was fitted.
+
+Longer than ~300 lines: sampling, the family fits and the symbolic search share
+one sampled grid and one scoring; the symbolic search is the next to move out.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ The family evolved is the config's `drift:` block (LPO by default; DPO, PPO, a
 distilled formula or any registered family). The ES moves unconstrained
 coordinates that `discovery.strategy.SearchSpace` maps to the family's constants
 (identity for LPO): members train, and exports hold, the real constants.
+
+Longer than ~300 lines: the `Discovery` class (the jitted generation step and the
+evaluations that reuse its compiled trainers) and the driver around it. The normalising
+returns (references.py) and the exports (exports.py) are split out; moving the driver
+to its own module is the next split.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ Scores are (R - R_random) / (R_PPO - R_random) per env, R_PPO the mean of PPO's
 final returns there (same seeds, same preset), so 0 is the random policy and 1
 is PPO. `resume=True` continues an interrupted evaluation in the same folder:
 every (algorithm, env) whose run directory is complete is kept.
+
+Longer than ~300 lines: suites, contestants, resumable training of every
+(env, algorithm) cell and the report, which share the suite's budgets.
 """
 
 from __future__ import annotations

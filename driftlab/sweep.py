@@ -22,6 +22,9 @@ and `combinations/NN_<label>/`, each an ordinary train run directory (config.yam
 metrics.jsonl, summary.json, params.msgpack, drift.json) of one combination, which
 `compare`, `evaluate` and `inspect` read like any train run. Nothing is pooled
 across combinations: `compare` labels each combination's group by its setting.
+
+Longer than ~300 lines: parsing and checking the grid (one-line errors for each
+bad key or value), the one-program runner and the run directory it writes.
 """
 
 from __future__ import annotations
