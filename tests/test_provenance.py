@@ -50,7 +50,7 @@ def test_compare_refuses_unlike_runs_and_counts_a_run_once(tmp_path):
     b = train(tmp_path, "b", "--seed", "1")
     lr = train(tmp_path, "lr", "--seed", "2", "--set", "learning_rate=1e-3")
     alpha = train(tmp_path, "alpha", "--seed", "3", "--set", "drift.alpha=0.5")
-    budget = train(tmp_path, "budget", "--seed", "4", "--set", "total_timesteps=1024")
+    budget = train(tmp_path, "budget", "--seed", "4", "--timesteps", "1024")
     same_seed = train(tmp_path, "same", "--seed", "1")
     (tmp_path / "link").symlink_to(tmp_path / "a")
     groups = load_runs([a, b, a, str(tmp_path / "link"), f"{a}/"])
