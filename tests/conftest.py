@@ -21,9 +21,3 @@ if CACHE_DIR.lower() not in ("off", "0", "false", "no", "none", "disable", "disa
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
-
-def pytest_collection_modifyitems(config, items):
-    """The minute-long tests (marked slow) first, the rest in file order: with two
-    xdist workers (`make test`) the long ones start at once and the short ones fill
-    the gaps, instead of a long test starting last and running alone."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable sort
