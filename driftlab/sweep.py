@@ -384,7 +384,7 @@ def train_sweep(env_id: str, algo: str, settings: dict[str, Any], sweep: Mapping
     from driftlab.analysis.curves import plot_learning_curves
     from driftlab.rundir import new_run_dir
     from driftlab.stopping import raise_if_stopped
-    from driftlab.training import LOSS_METRICS, build, chunk_length, drift_record
+    from driftlab.training import LOSS_METRICS, build, chunk_length, drift_record, saved_params
 
     if seeds < 1:
         raise DriftlabError(f"--seeds must be >= 1, got {seeds}")
@@ -505,9 +505,7 @@ def train_sweep(env_id: str, algo: str, settings: dict[str, Any], sweep: Mapping
     seconds = time.time() - start
 
     result = trainer.result(state, {})
-    saved = jax.device_get({"actor": result.params["actor"], "critic": result.params["critic"],
-                            "obs_stats": None if result.obs_stats is None else
-                            {"mean": result.obs_stats.mean, "var": result.obs_stats.var}})
+    saved = saved_params(result)
     lead = 1 if layout == "vmap" else 2  # leading axes: (C*S,) or (C, S)
     saved = jax.tree.map(lambda x: np.asarray(x).reshape((n_comb, seeds) + x.shape[lead:]),
                          saved)  # every leaf (C, S, ...)

@@ -79,6 +79,14 @@ def resolve_settings(env_id: str, config_file: str | None = None,
     return settings
 
 
+def saved_params(result: Any) -> dict[str, Any]:
+    """What params.msgpack holds, on the host: actor, critic and the observation
+    normaliser's mean and var (None without one); leading axes as trained."""
+    return jax.device_get({"actor": result.params["actor"], "critic": result.params["critic"],
+                           "obs_stats": None if result.obs_stats is None else
+                           {"mean": result.obs_stats.mean, "var": result.obs_stats.var}})
+
+
 def resolve_drift(algo: str, drift_path: str | None, options: dict[str, Any]) -> tuple[Drift, Any]:
     """The drift for `--algo` (built-in) or loaded from `--drift` (learned/distilled)."""
     if drift_path:
@@ -268,9 +276,7 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     seconds = time.time() - start
 
     result = trainer.result(state, {})
-    saved = jax.device_get({"actor": result.params["actor"], "critic": result.params["critic"],
-                            "obs_stats": None if result.obs_stats is None else
-                            {"mean": result.obs_stats.mean, "var": result.obs_stats.var}})
+    saved = saved_params(result)
     # On the host copy, in numpy: per-leaf jnp checks would compile a dozen tiny programs.
     params_finite = np.all([np.isfinite(x).reshape(seeds, -1).all(axis=1)
                             for x in jax.tree.leaves((saved["actor"], saved["critic"]))], axis=0)
