@@ -423,6 +423,7 @@ def train_brax_cpu(overrides: dict, eps: float, seeds: int = 4,
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 def test_brax_mode_learns_inverted_pendulum_on_cpu():
     assert train_preset("brax/inverted_pendulum")["total_timesteps"] == BRAX_CPU_TIMESTEPS
     finals = train_brax_cpu({}, eps=0.3)

@@ -45,6 +45,7 @@ def es_gain(tmp_path, seed: int = 0) -> tuple[float, float, dict, dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 def test_few_generations_raise_es_mean_return_beyond_seed_noise(tmp_path):
     gain, noise, before, after = es_gain(tmp_path)
     print(f"ES mean return on 8 fresh seeds: before {before['return_mean']:.1f} +- "

@@ -128,6 +128,7 @@ def distilled_dpo_finals(seeds: int, key_offset: int = 0, out: Path | None = Non
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 def test_distilled_dpo_trains_cartpole_like_dpo(tmp_path):
     """8 seeds (issue 17, tests/calibration/): over 32 other seeds DPO and its
     distillation trained to 272.5 +- 29.1 and 281.0 +- 35.5; with 4 seeds the

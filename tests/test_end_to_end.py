@@ -8,6 +8,12 @@ import math
 import pytest
 
 from driftlab.cli import main as cli_main
+from driftlab.discovery_settings import build_config
+from driftlab.envs.registry import check_env_options
+from driftlab.experiment_command import load_recipe
+from driftlab.presets import CONFIG_DIR, expand_dotted
+from driftlab.train_checks import check_settings
+from driftlab.training import resolve_settings
 
 
 @pytest.mark.slow
@@ -45,9 +51,10 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe, envs", [("lpo-minatar", ["gymnax_SpaceInvaders-MinAtar"]),
-                                          ("lpo-brax", ["brax_hopper"])])
-def test_experiment_smoke(tmp_path, recipe, envs):
+def test_experiment_smoke(tmp_path):
+    """The whole experiment pipeline once (two discoveries, baselines, compare): the
+    other recipes run the same code and are checked below without training."""
+    recipe, envs = "lpo-minatar", ["gymnax_SpaceInvaders-MinAtar"]
     root = tmp_path / recipe
     assert cli_main(["experiment", recipe, "--smoke", "--no-progress", "--out", str(root)]) == 0
     rows = json.loads((root / "compare" / "comparison.json").read_text())["final"]
@@ -56,6 +63,29 @@ def test_experiment_smoke(tmp_path, recipe, envs):
     # PPO, DPO and every learned variant on every evaluation env, all finite.
     assert len(rows) == len(envs) * (2 + len(variants))
     assert all(math.isfinite(row["mean"]) for row in rows)
+
+
+RECIPES = sorted(p.stem for p in (CONFIG_DIR / "experiments").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("smoke", [False, True], ids=["full", "smoke"])
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_resolves_to_valid_settings(name, smoke):
+    """Each variant's discovery settings and each evaluation run's training settings
+    validate, at full scale and with --smoke's overrides (no env is built: a Brax env
+    takes seconds to load)."""
+    recipe = load_recipe(name)
+    overrides = recipe.get("smoke", {}) if smoke else {}
+    evaluate = recipe["evaluate"]
+    for spec in recipe["variants"].values():
+        build_config(spec["preset"], None, expand_dotted(
+            {**spec.get("set", {}), **overrides.get("discover", {})}))
+    for env_id in overrides.get("envs", evaluate["envs"]):
+        for algo in evaluate["algos"]:
+            settings = resolve_settings(env_id, None, expand_dotted(overrides.get("train", {})),
+                                        overrides.get("timesteps"), algo=algo)
+            check_settings(algo, settings, None)
+            check_env_options(env_id, settings.get("env_options") or {})
 
 
 def test_unknown_experiment_is_one_line(capsys):

@@ -42,6 +42,7 @@ def finals(drift, params, keys: jax.Array | None = None) -> np.ndarray:
 
 
 @pytest.mark.slow
+@pytest.mark.learning
 def test_shipped_drift_trains_cartpole_at_least_as_well_as_ppo():
     ppo = make_drift("ppo")
     shipped, shipped_params = load_drift("lpo-cartpole")

@@ -1,5 +1,6 @@
-"""`train --tensorboard` writes every update's record (mean and per-seed returns,
-losses, drift statistics) as TensorBoard scalars: read back from the event file."""
+"""`train --tensorboard` / `--wandb` write every update's record (mean and per-seed returns,
+losses, drift statistics) as scalars: read back from the TensorBoard event file and
+from the offline W&B run file."""
 
 from __future__ import annotations
 
@@ -47,3 +48,49 @@ def test_train_logs_every_update_to_tensorboard(tmp_path):
     drift_tags = [t for t in scalars if "drift" in t or "clip" in t]
     assert drift_tags, sorted(scalars)
     assert "tensorboard: true" in (out / "config.yaml").read_text()
+
+
+def read_wandb_history(run_file: Path) -> list[dict[str, float]]:
+    """The history rows of an offline W&B run file (`run-*.wandb`): a 7-byte header,
+    then LevelDB-log framing in 32 KiB blocks (crc u32, length u16, type u8: 1 full,
+    2 first, 3 middle, 4 last), each whole record a wandb_internal_pb2.Record."""
+    import json
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, block = run_file.read_bytes(), 32768
+    assert data[:4] == b":W&B", data[:7]
+    rows, pending, offset = [], b"", 7
+    while offset + 7 <= len(data):
+        if block - offset % block < 7:  # a block's tail too short for a header is padding
+            offset += block - offset % block
+            continue
+        length, kind = struct.unpack("<HB", data[offset + 4:offset + 7])
+        pending += data[offset + 7:offset + 7 + length]
+        offset += 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record.FromString(pending)
+            pending = b""
+            if record.WhichOneof("record_type") == "history":
+                rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                             for item in record.history.item})
+    return rows
+
+
+def test_train_logs_every_update_to_wandb_offline(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "run"
+    assert main(["train", "--algo", "ppo", "--env", "gymnax/CartPole-v1", "--seeds", "2",
+                 "--set", "total_timesteps=1024", "--set", "num_envs=4", "--set", "num_steps=32",
+                 "--no-progress", "--wandb", "--out", str(out)]) == 0
+    (run_file,) = (out / "wandb").glob("offline-run-*/run-*.wandb")
+    rows = read_wandb_history(run_file)
+    updates = 1024 // (4 * 32)
+    assert [row["update"] for row in rows] == [float(i + 1) for i in range(updates)], rows
+    for tag in ("episode_return", "episode_return_per_seed/0", "episode_return_per_seed/1",
+                "policy_loss", "value_loss", "entropy", "approx_kl"):
+        assert all(tag in row for row in rows), sorted(rows[0])
+    assert [row["_step"] for row in rows] == [128 * (i + 1) for i in range(updates)]
+    assert "wandb: true" in (out / "config.yaml").read_text()

@@ -54,18 +54,11 @@ def _chunked(fn: Callable, n: int) -> list[float]:
 def cases() -> dict[str, Callable[[int], dict]]:
     """name -> measure(seeds) -> {'finals': [...]} or several named lists."""
     from tests.test_brax_parity import train_brax_cpu
-    from tests.test_learning import INVERTED_PENDULUM_CPU, train_seeds
+    from tests.test_learning import train_seeds
 
     def learning(env_id: str, algo: str, steps: int, **overrides):
         return lambda n: {"finals": _chunked(
             lambda k: train_seeds(env_id, algo, steps, keys=k, **overrides), n)}
-
-    def inverted_pendulum(n):
-        from driftlab.algorithms.storage import read_yaml
-
-        settings = read_yaml(INVERTED_PENDULUM_CPU)
-        return {"finals": _chunked(lambda k: train_seeds(
-            "brax/inverted_pendulum", "ppo", 1_000_000, keys=k, **settings), n)}
 
     def shipped(n):
         from driftlab.algorithms import make_drift
@@ -100,11 +93,11 @@ def cases() -> dict[str, Callable[[int], dict]]:
         "discovery-es-gain": es_gains,
         "cartpole-ppo-5e5": learning("gymnax/CartPole-v1", "ppo", 500_000),
         "cartpole-dpo-5e5": learning("gymnax/CartPole-v1", "dpo", 500_000),
-        "pendulum-ppo-1e6": learning("gymnax/Pendulum-v1", "ppo", 1_000_000),
-        "pendulum-dpo-1e6": learning("gymnax/Pendulum-v1", "dpo", 1_000_000),
-        "breakout-ppo-1e6": learning("gymnax/Breakout-MinAtar", "ppo", 1_000_000),
-        "breakout-dpo-1e6": learning("gymnax/Breakout-MinAtar", "dpo", 1_000_000),
-        "inverted-pendulum-cpu-1e6": inverted_pendulum,
+        "cartpole-ppo-3e5": learning("gymnax/CartPole-v1", "ppo", 300_000),
+        "cartpole-dpo-3e5": learning("gymnax/CartPole-v1", "dpo", 300_000),
+        "pendulum-ppo-4e5": learning("gymnax/Pendulum-v1", "ppo", 400_000),
+        "breakout-ppo-5e5": learning("gymnax/Breakout-MinAtar", "ppo", 500_000),
+        "breakout-dpo-5e5": learning("gymnax/Breakout-MinAtar", "dpo", 500_000),
         "inverted-pendulum-brax-mode-2e6": lambda n: {"finals": _chunked(
             lambda k: train_brax_cpu({}, eps=0.3, keys=k), n)},
         "shipped-cartpole": shipped,
