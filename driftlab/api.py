@@ -19,7 +19,8 @@ seed; returns are undiscounted episode returns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,19 @@ __all__ = ["discover", "train", "evaluate", "inspect", "distill", "compare",
            "DiscoverResult", "InspectResult", "DistillResult", "CompareResult"]
 
 Settings = Mapping[str, Any]
+
+
+@contextmanager
+def _call() -> Iterator[None]:
+    """Around every API function: JAX's persistent compilation cache switched on once
+    per process, as the command line does (a process that chose its own cache keeps
+    it), and the run directories the call locked released when it returns."""
+    from driftlab.cli import ensure_compilation_cache
+    from driftlab.rundir import releasing_new_locks
+
+    ensure_compilation_cache()
+    with releasing_new_locks():
+        yield
 
 
 def discover(preset: str | None = None, *, config: str | Path | None = None,
@@ -55,9 +69,8 @@ def discover(preset: str | None = None, *, config: str | Path | None = None,
     settings and the ES loop's outcome (generations, best fitness, history)."""
     from driftlab.discovery_run import discover_run
     from driftlab.presets import expand_dotted
-    from driftlab.rundir import releasing_new_locks
 
-    with releasing_new_locks():
+    with _call():
         return discover_run(preset, config, expand_dotted(settings), out=out, resume=resume,
                             distributed=distributed, cpu_devices=cpu_devices,
                             progress=progress)
@@ -82,7 +95,6 @@ def train(algo: str, env: str, *, seeds: int = 1, seed: int = 0,
     hyperparameters and drift constants, every combination x `seeds` trained in one
     compiled program (driftlab.sweep); then a SweepOutcome is returned."""
     from driftlab.presets import expand_dotted
-    from driftlab.rundir import releasing_new_locks
     from driftlab.train_checks import check_settings, check_train_request
     from driftlab.training import resolve_settings, train_run
 
@@ -93,7 +105,7 @@ def train(algo: str, env: str, *, seeds: int = 1, seed: int = 0,
                                 algo=None if drift_path else algo)
     check_settings(algo, resolved, drift_path)
     grid = {} if sweep is None else {"sweep": dict(sweep)}  # passed only when asked for
-    with releasing_new_locks():
+    with _call():
         return train_run(env, algo, resolved, seeds=seeds, seed=seed, drift_path=drift_path,
                          out=out, chunks=chunks, progress=progress, tensorboard=tensorboard,
                          wandb=wandb, wandb_project=wandb_project, **grid)
@@ -113,11 +125,10 @@ def evaluate(drift: str | Path, *, suite: str | None = None, envs: Sequence[str]
     `random_returns`: env id -> random-policy return (a mapping or a JSON/YAML file)
     instead of measuring them. Returns the EvaluationReport (out, data, text)."""
     from driftlab.evaluation import evaluate as evaluate_suite
-    from driftlab.rundir import releasing_new_locks
 
     if isinstance(random_returns, Mapping):
         random_returns = dict(random_returns)
-    with releasing_new_locks():
+    with _call():
         return evaluate_suite(str(drift), suite=suite,
                               envs=None if envs is None else list(envs), seeds=seeds,
                               baselines=tuple(baselines), out=out, timesteps=timesteps,
@@ -138,9 +149,8 @@ def inspect(drift: str | Path, *, compare: Sequence[str] = ("ppo", "dpo"),
     `progress_values` (fractions of training done, in [0, 1]). Returns the run
     directory, the condition report and the plots."""
     from driftlab.drift_reports import inspect_drift
-    from driftlab.rundir import releasing_new_locks
 
-    with releasing_new_locks():
+    with _call():
         return inspect_drift(drift, compare=list(compare), out=out, r_range=r_range,
                              a_range=a_range, points=points, log_r=log_r,
                              progress_values=tuple(progress_values))
@@ -159,9 +169,8 @@ def distill(drift: str | Path, *, out: str | Path | None = None, top: int = 3,
     (the best formula, for `train("distilled", ..., drift=...)`) and the ranked
     candidates."""
     from driftlab.drift_reports import distill_drift
-    from driftlab.rundir import releasing_new_locks
 
-    with releasing_new_locks():
+    with _call():
         return distill_drift(drift, out=out, top=top, symbolic=symbolic, families=families,
                              population=population, generations=generations,
                              parsimony=parsimony, seed=seed, points=points, r_range=r_range,
@@ -179,8 +188,7 @@ def compare(runs: Sequence[str | Path], *, out: str | Path | None = None,
     per env), "off", a JSON/YAML file or a mapping of env id to return. Returns the
     run directory, the markdown table, comparison.json's content and the plots."""
     from driftlab.comparison import compare_runs
-    from driftlab.rundir import releasing_new_locks
 
-    with releasing_new_locks():
+    with _call():
         return compare_runs(runs, out=out, reference=reference, random_returns=random_returns,
                             bootstrap=bootstrap, seed=seed)

@@ -119,12 +119,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     return parser, modules
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def ensure_compilation_cache() -> None:
+    """setup_compilation_cache() once per process, before anything compiles (the
+    command line and every driftlab.api function call it)."""
     global _cache_ready
-    if not _cache_ready:  # once per process, before anything compiles
+    if not _cache_ready:
         setup_compilation_cache()
         _cache_ready = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    ensure_compilation_cache()
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     from driftlab.errors import user_errors

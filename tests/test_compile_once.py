@@ -148,6 +148,20 @@ def test_cli_cache_on_by_default_off_and_moved(tmp_path):
     assert len([x for x in proc.stderr.splitlines() if "cache" in x]) == 1, proc.stderr
 
 
+def test_api_switches_the_cache_on_like_the_cli(tmp_path):
+    """A notebook or script calling driftlab.api gets the persistent cache too."""
+    cache = tmp_path / "cache"
+    code = ("import jax\nfrom driftlab import api\n"
+            "assert not jax.config.jax_compilation_cache_dir\n"
+            f"api.inspect('ppo', compare=[], points=11, out={str(tmp_path / 'i')!r})\n"
+            "print(jax.config.jax_compilation_cache_dir)")
+    env = {**os.environ, "DRIFTLAB_JAX_CACHE": str(cache), "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == str(cache), proc.stdout
+
+
 # ---- import time ----
 
 @pytest.mark.parametrize("code", [
