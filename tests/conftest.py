@@ -21,3 +21,25 @@ if CACHE_DIR.lower() not in ("off", "0", "false", "no", "none", "disable", "disa
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
+
+class Lowerings:
+    """Counts the programs JAX lowers (each is then compiled, or loaded from the
+    persistent cache), by jitted function name, while active (`with Lowerings() as
+    lowered:`); test_compile_once.py and test_sweep.py count compiles with it."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self.active = False
+        jax.monitoring.register_event_duration_secs_listener(self._record)
+
+    def _record(self, event: str, duration: float, **kwargs) -> None:
+        if self.active and event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
+            self.names.append(str(kwargs.get("fun_name")))
+
+    def __enter__(self):
+        self.names.clear()
+        self.active = True
+        return self
+
+    def __exit__(self, *exc):
+        self.active = False

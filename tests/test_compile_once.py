@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from conftest import Lowerings
 
 from driftlab import training
 from driftlab.cli import OFF_VALUES, resolve_cache_dir
@@ -21,28 +22,6 @@ ENV = "gymnax/CartPole-v1"
 # 13 updates (a prime) of 4 envs x 16 steps, in chunks of 4: 4 + 4 + 4 + 1.
 SMALL = {"num_envs": 4, "num_steps": 16, "update_epochs": 2, "num_minibatches": 2}
 UPDATES = 13
-
-
-class Lowerings:
-    """Counts the programs JAX lowers (each is then compiled, or loaded from the
-    persistent cache), by jitted function name."""
-
-    def __init__(self):
-        self.names: list[str] = []
-        self.active = False
-        jax.monitoring.register_event_duration_secs_listener(self._record)
-
-    def _record(self, event: str, duration: float, **kwargs) -> None:
-        if self.active and event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
-            self.names.append(str(kwargs.get("fun_name")))
-
-    def __enter__(self):
-        self.names.clear()
-        self.active = True
-        return self
-
-    def __exit__(self, *exc):
-        self.active = False
 
 
 def test_chunk_length_needs_no_divisor():

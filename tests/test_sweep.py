@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import Lowerings
 
 from driftlab import training
 from driftlab.analysis.compare import load_runs
@@ -25,29 +26,6 @@ SEEDS, SEED = 2, 5
 GRID = ["--sweep", "learning_rate=3e-4,1e-2", "--sweep", "drift.alpha=0.05,2"]
 LABELS = ["learning_rate=3e-4,drift.alpha=0.05", "learning_rate=3e-4,drift.alpha=2",
           "learning_rate=0.01,drift.alpha=0.05", "learning_rate=0.01,drift.alpha=2"]
-
-
-class Lowerings:
-    """The jitted functions JAX lowers (each then compiled or read from the persistent
-    cache), by name, while active (as in test_compile_once.py)."""
-
-    def __init__(self):
-        import jax
-
-        self.names: list[str] = []
-        self.active = False
-        jax.monitoring.register_event_duration_secs_listener(self._record)
-
-    def _record(self, event: str, duration: float, **kwargs) -> None:
-        if self.active and event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
-            self.names.append(str(kwargs.get("fun_name")))
-
-    def __enter__(self):
-        self.active = True
-        return self
-
-    def __exit__(self, *exc):
-        self.active = False
 
 
 def train_args(out: Path, *extra: str, algo: str = "dpo") -> list[str]:
