@@ -231,6 +231,26 @@ class Discovery:
         """A host pytree shaped like the state (for restoring checkpoints)."""
         return sharding.to_host(self.init())
 
+    def check_memory(self, state: LoopState, run_dir: Path) -> None:
+        """Compile the generation program (the loop's calls reuse it from jit's cache)
+        and refuse it, as a one-line DriftlabError, when it needs more memory than
+        this process's devices have free (`driftlab.memory.check_fits`)."""
+        from driftlab.memory import check_fits
+
+        compiled = self.step.lower(state).compile()
+        here = jax.process_index()
+        devices = [d for d in self.mesh.devices.flat if d.process_index == here]
+        config = self.config
+        done = ("it holds no generation yet: --resume it once memory is free, or delete it "
+                "and start again" if not checkpoint.list_checkpoints(run_dir)
+                else "--resume it once memory is free")
+        check_fits(compiled, devices,
+                   f"a discovery generation ({config.population} members, "
+                   f"{len(devices)} device(s))",
+                   "train fewer members at once (--set member_batch=N), a smaller population "
+                   "(--set population=N) or fewer inner environments (--set inner.num_envs=N); "
+                   f"the run directory {run_dir} is left as it was ({done})")
+
     # ---- the generation ----
     def population_returns(self, population: Any, keys: jax.Array,
                            mask: jax.Array) -> jax.Array:
@@ -574,6 +594,8 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
             if start > 0:  # a crash between checkpoint and export left them behind
                 refresh_exports(discovery, state, run_dir, start)
     end = config.generations if stop_after is None else min(stop_after, config.generations)
+    if start < end:  # before the first generation: a program too big is refused here
+        discovery.check_memory(state, run_dir)
     logger = MetricsLogger(run_dir, config, active=main, resume=resume)
     outcome = DiscoveryOutcome(run_dir, start)
     bar = tqdm(total=config.generations, initial=start, unit="gen", disable=not (progress and main),

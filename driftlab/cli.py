@@ -131,7 +131,16 @@ def ensure_compilation_cache() -> None:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ensure_compilation_cache()
-    parser, modules = build_parser()
+    from driftlab.errors import platform_error, resource_error
+
+    try:  # importing the verbs starts JAX's backend (gymnax makes arrays on import)
+        parser, modules = build_parser()
+    except (RuntimeError, AssertionError) as err:
+        line = platform_error(err)
+        if line is None:
+            raise
+        print(f"driftlab: error: {line}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     from driftlab.errors import user_errors
 
@@ -147,6 +156,19 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except user_errors() as err:
         print(f"driftlab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk, a name too long, an unwritable path
+        named = [getattr(args, k, None) for k in ("out", "resume")]  # where the verb writes
+        line = resource_error(err, next((v for v in named if isinstance(v, str)), None))
+        if line is None:
+            raise
+        print(f"driftlab {args.command}: error: {line}", file=sys.stderr)
+        return 2
+    except (RuntimeError, AssertionError) as err:  # JAX_PLATFORMS names what is not here
+        line = platform_error(err)
+        if line is None:
+            raise
+        print(f"driftlab {args.command}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         terminated = isinstance(err, stopping.Terminated) or stopping.stop_requested()

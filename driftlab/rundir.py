@@ -31,9 +31,10 @@ def _probe_writable(folder: Path, path: Path) -> None:
 
 def check_output_dir(out: str | Path | None) -> None:
     """Raise a DriftlabError (naming the path and the reason) unless `out` can
-    become a new run directory: an empty writable directory, or a path whose
-    nearest existing parent is a writable directory. Creates nothing, so a
-    command can check its --out before it validates or computes anything else.
+    become a new run directory: an empty writable directory (a lone driftlab.lock
+    counts as empty), or a path whose nearest existing parent is a writable
+    directory. Creates nothing, so a command can check its --out before it
+    validates or computes anything else.
     `None` (the default runs/...) checks runs/ or the working directory."""
     if out is not None and not str(out).strip():
         raise DriftlabError("--out is empty (it would write into the current directory); "
@@ -46,8 +47,9 @@ def check_output_dir(out: str | Path | None) -> None:
         if not path.is_dir():
             raise DriftlabError(f"output directory {path} is an existing file, not a directory; "
                                 "choose a new --out")
-        try:
-            occupied = out is not None and any(path.iterdir())
+        try:  # a lone lock file is a run that failed before its first file (a full
+            # disk): the path may be used again (hold_lock still keeps one writer)
+            occupied = out is not None and any(p.name != LOCK_NAME for p in path.iterdir())
         except OSError as err:
             raise DriftlabError(f"output directory {path} cannot be read: {_reason(err)}; "
                                 "choose another --out") from None

@@ -341,16 +341,17 @@ def sweep_init(trainer: Trainer, combinations: int, seeds: int, layout: str):
 
 
 def _start(init, run_chunk, keys: jax.Array, hp: dict[str, np.ndarray],
-           dp: dict[str, np.ndarray]) -> Any:
-    """`init(keys, hp)` with the chunk program compiled beside it in a second thread
-    (as `training.compile_beside`)."""
+           dp: dict[str, np.ndarray]) -> tuple[Any, Any]:
+    """(`init(keys, hp)`, the compiled chunk program or None), the chunk program
+    compiled beside it in a second thread (as `training.compile_beside`)."""
     import threading
 
     shapes = jax.eval_shape(init, keys, hp)
+    compiled: list[Any] = [None]
 
     def compile_chunk() -> None:
         try:
-            run_chunk.lower(shapes, np.int32(0), hp, dp).compile()
+            compiled[0] = run_chunk.lower(shapes, np.int32(0), hp, dp).compile()
         except Exception:  # noqa: BLE001 - the first real call compiles again and reports it
             pass
 
@@ -358,7 +359,7 @@ def _start(init, run_chunk, keys: jax.Array, hp: dict[str, np.ndarray],
     thread.start()
     state = init(keys, hp)
     thread.join()
-    return state
+    return state, compiled[0]
 
 
 def train_sweep(env_id: str, algo: str, settings: dict[str, Any], sweep: Mapping[str, Any], *,
@@ -384,7 +385,14 @@ def train_sweep(env_id: str, algo: str, settings: dict[str, Any], sweep: Mapping
     from driftlab.analysis.curves import plot_learning_curves
     from driftlab.rundir import new_run_dir
     from driftlab.stopping import raise_if_stopped
-    from driftlab.training import LOSS_METRICS, build, chunk_length, drift_record, saved_params
+    from driftlab.training import (
+        LOSS_METRICS,
+        build,
+        check_memory,
+        chunk_length,
+        drift_record,
+        saved_params,
+    )
 
     if seeds < 1:
         raise DriftlabError(f"--seeds must be >= 1, got {seeds}")
@@ -397,6 +405,28 @@ def train_sweep(env_id: str, algo: str, settings: dict[str, Any], sweep: Mapping
     n_comb = len(grid.combinations)
     batch = n_comb * seeds
 
+    trainer = Trainer(env, config, drift)
+    n_updates = config.num_updates
+    chunk = chunk_length(n_updates, chunks)
+    combos = grid.combinations
+    hp_rows = {k: np.asarray([c[k] for c in combos], np.float32) for k in grid.hyperparams}
+    dp_rows = {k: np.asarray([c[f"drift.{k}"] for c in combos], np.float32)
+               for k in grid.drift_constants}
+    seed_keys = jax.random.split(jax.random.key(seed), seeds)  # as the ordinary run's
+    keys = seed_keys[np.tile(np.arange(seeds), n_comb).reshape(n_comb, seeds)]  # (C, S)
+    if layout == "vmap":  # row c * S + s: combination c, seed s
+        hp_rows = {k: np.repeat(v, seeds) for k, v in hp_rows.items()}
+        dp_rows = {k: np.repeat(v, seeds) for k, v in dp_rows.items()}
+        keys = keys.reshape(batch)
+    init = sweep_init(trainer, n_comb, seeds, layout)
+    run_chunk = sweep_chunk_runner(trainer, drift_params, chunk, n_comb, seeds, layout)
+
+    start = time.time()
+    state, compiled = _start(init, run_chunk, keys, hp_rows, dp_rows)
+    check_memory(compiled, state, f"training {n_comb} settings x {seeds} seed(s) at once",
+                 "sweep fewer values, train fewer seeds (--seeds) or fewer environments per "
+                 "seed (--set num_envs=...)" + (", or use layout='map' (one setting at a time)"
+                                                if layout == "vmap" else ""))
     run_dir = new_run_dir(out, "train", f"{algo}-{env_id}-sweep")
     drift_file = (str(Path(drift_path).resolve()) if drift_path and Path(drift_path).exists()
                   else drift_path)
@@ -442,24 +472,6 @@ def train_sweep(env_id: str, algo: str, settings: dict[str, Any], sweep: Mapping
                                 "drift": drift.spec, **config.to_dict(),
                                 "sweep": {k: list(v) for k, v in grid.values.items()}})
 
-    trainer = Trainer(env, config, drift)
-    n_updates = config.num_updates
-    chunk = chunk_length(n_updates, chunks)
-    combos = grid.combinations
-    hp_rows = {k: np.asarray([c[k] for c in combos], np.float32) for k in grid.hyperparams}
-    dp_rows = {k: np.asarray([c[f"drift.{k}"] for c in combos], np.float32)
-               for k in grid.drift_constants}
-    seed_keys = jax.random.split(jax.random.key(seed), seeds)  # as the ordinary run's
-    keys = seed_keys[np.tile(np.arange(seeds), n_comb).reshape(n_comb, seeds)]  # (C, S)
-    if layout == "vmap":  # row c * S + s: combination c, seed s
-        hp_rows = {k: np.repeat(v, seeds) for k, v in hp_rows.items()}
-        dp_rows = {k: np.repeat(v, seeds) for k, v in dp_rows.items()}
-        keys = keys.reshape(batch)
-    init = sweep_init(trainer, n_comb, seeds, layout)
-    run_chunk = sweep_chunk_runner(trainer, drift_params, chunk, n_comb, seeds, layout)
-
-    start = time.time()
-    state = _start(init, run_chunk, keys, hp_rows, dp_rows)
     returns: list[np.ndarray] = []
     diverged_at: np.ndarray = np.zeros((n_comb, seeds), np.int64)  # (C, S)
     bar = tqdm(total=n_updates * config.batch_size, unit="step", unit_scale=True,

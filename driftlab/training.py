@@ -167,17 +167,20 @@ def chunk_runner(trainer: Trainer, drift_params: Any, length: int, seeds: int):
     return jax.jit(over_seeds(run_chunk, seeds, in_axes=(0, None)))
 
 
-def compile_beside(init, run_chunk, keys: jax.Array) -> Any:
-    """`init(keys)`, with the chunk program compiled in a second thread meanwhile (XLA
-    compiles outside the GIL: on a cold cache the two compiles overlap instead of
-    adding up). The compiled program lands in jit's cache for `run_chunk`'s calls."""
+def compile_beside(init, run_chunk, keys: jax.Array) -> tuple[Any, Any]:
+    """(`init(keys)`, the compiled chunk program or None), the chunk program compiled
+    in a second thread meanwhile (XLA compiles outside the GIL: on a cold cache the
+    two compiles overlap instead of adding up). The compiled program lands in jit's
+    cache for `run_chunk`'s calls; it is returned for its memory analysis
+    (`driftlab.memory.check_fits`)."""
     import threading
 
     shapes = jax.eval_shape(init, keys)
+    compiled: list[Any] = [None]
 
     def compile_chunk() -> None:
         try:
-            run_chunk.lower(shapes, np.int32(0)).compile()
+            compiled[0] = run_chunk.lower(shapes, np.int32(0)).compile()
         except Exception:  # noqa: BLE001 - the first real call compiles again and reports it
             pass
 
@@ -185,7 +188,21 @@ def compile_beside(init, run_chunk, keys: jax.Array) -> Any:
     thread.start()
     state = init(keys)
     thread.join()
-    return state
+    return state, compiled[0]
+
+
+def state_devices(state: Any) -> list[Any]:
+    """The devices a run's state lives on (where its programs run)."""
+    leaf = jax.tree.leaves(state)[0]
+    return sorted(leaf.devices(), key=lambda d: d.id)
+
+
+def check_memory(compiled: Any, state: Any, what: str, fix: str) -> None:
+    """Refuse (one-line DriftlabError) a training run whose chunk program needs more
+    memory than is free: called before its run directory appears."""
+    from driftlab.memory import check_fits
+
+    check_fits(compiled, state_devices(state), what, fix)
 
 
 def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 1,
@@ -214,6 +231,18 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     check_seed(seed, "--seed")
     check_trackers(tensorboard, wandb, DriftlabError)
     env, config, drift, drift_params = build(env_id, algo, settings, drift_path)
+    trainer = Trainer(env, config, drift)
+    n_updates = config.num_updates
+    chunk = chunk_length(n_updates, chunks)
+    init = jax.jit(over_seeds(trainer.init, seeds))
+    run_chunk = chunk_runner(trainer, drift_params, chunk, seeds)
+    keys = jax.random.split(jax.random.key(seed), seeds)
+
+    start = time.time()
+    state, compiled = compile_beside(init, run_chunk, keys)
+    check_memory(compiled, state, f"training {seeds} seed(s) at once",
+                 "train fewer seeds at once (--seeds) or fewer environments per seed "
+                 "(--set num_envs=...)")  # before the run directory appears
     run_dir = new_run_dir(out, "train", f"{algo}-{env_id}")
     write_yaml(run_dir / "config.yaml", {
         "command": "train", "env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
@@ -230,16 +259,6 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     trackers = Trackers(run_dir, tensorboard=tensorboard, wandb=wandb, project=wandb_project,
                         config={"env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
                                 "drift": drift.spec, **config.to_dict()})
-
-    trainer = Trainer(env, config, drift)
-    n_updates = config.num_updates
-    chunk = chunk_length(n_updates, chunks)
-    init = jax.jit(over_seeds(trainer.init, seeds))
-    run_chunk = chunk_runner(trainer, drift_params, chunk, seeds)
-    keys = jax.random.split(jax.random.key(seed), seeds)
-
-    start = time.time()
-    state = compile_beside(init, run_chunk, keys)
     returns: list[np.ndarray] = []
     # Per seed, the first update whose losses were not finite (0: none so far).
     diverged_at = np.zeros(seeds, np.int64)

@@ -15,10 +15,17 @@ gets through fails fast instead of training.
 
 Argparse's own rejections (a flag of the wrong type, a missing argument) print
 its usage line before the one-line error; those cases are marked `usage`.
+
+The machine's own refusals are here too: a --out name too long, and a full disk
+(ENOSPC, EDQUOT) or unwritable path (EROFS, EACCES) at a verb's first write,
+simulated by an `os.replace` that refuses paths in the workspace. Those cases
+may leave the run directory with nothing but its lock file (`leaves`), which a
+new command may use as --out again.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -45,10 +52,14 @@ class Case:
     id: str
     argv: tuple[str, ...]
     message: str
-    needs: str = ""  # "immutable": an immutable empty directory; "sys": an unwritable /sys
+    needs: str = ""  # "immutable": an immutable empty directory; "sys": an unwritable /sys;
+    # an errno name ("ENOSPC"): the workspace's os.replace raises it (`_refuse_replace`)
     cwd: str = ""  # working directory inside the workspace ("" = the workspace)
     usage: bool = False  # argparse rejection: usage line(s) before the error line
     xfail: str = ""  # reason: the fix lies in a file this change may not edit
+    # Paths (relative to the workspace) the case may leave: a run directory whose first
+    # write failed holds only its lock, and the same --out may be given again.
+    leaves: tuple[str, ...] = ()
 
 
 def case(id_: str, argv: list[str] | str, message: str, **kw) -> Case:
@@ -316,6 +327,8 @@ OUT_PATHS = [
      "immutable"),
     ("read-only-fs", "/sys/driftlab-run", "cannot be written (in /sys)", "sys"),
     ("dangling-link", "{ws}/dangling", "is a dangling symbolic link", ""),
+    ("name-too-long", "{ws}/" + "n" * 300 + "/run", "one of its names is 300 bytes long, more "
+     "than the 255 a file name may have; choose a shorter --out", ""),
 ]
 for verb, argv in OUT_VERBS.items():
     for label, path, message, needs in OUT_PATHS:
@@ -645,6 +658,26 @@ CASES += [
          "did you mean lpo-minatar"),
 ]
 
+# ---- a full disk or an unwritable path at a verb's first write (os.replace refuses) ---------
+# `needs`: the errno the workspace's os.replace raises; the message names the file.
+LEFT = ("out", "out/driftlab.lock")
+FULL = ("); free space or give --out on another disk; files written before are intact (writes "
+        "are atomic): continue with --resume where the verb has it")
+CASES += [
+    case("enospc-discover", DISCOVER, "no space left on the device holding {ws}/out/config.yaml "
+         "(No space left on device" + FULL, needs="ENOSPC", leaves=LEFT),
+    case("edquot-discover", DISCOVER, "disk quota exceeded on the device holding "
+         "{ws}/out/config.yaml", needs="EDQUOT", leaves=LEFT),
+    case("enospc-quickstart", ["quickstart", "--tiny", "--out", OUT], "no space left on the "
+         "device holding {ws}/out/quickstart.json", needs="ENOSPC", leaves=LEFT),
+    case("enospc-evaluate", EVALUATE, "no space left on the device holding "
+         "{ws}/out/evaluation.yaml", needs="ENOSPC", leaves=LEFT),
+    case("erofs-discover", DISCOVER, "{ws}/out/config.yaml cannot be written (Read-only file "
+         "system); choose a writable --out or fix its permissions", needs="EROFS", leaves=LEFT),
+    case("eacces-evaluate", EVALUATE, "{ws}/out/evaluation.yaml cannot be written (Permission "
+         "denied); choose a writable --out", needs="EACCES", leaves=LEFT),
+]
+
 # ---- argparse's own rejections (usage line + one error line) ----------------------------------
 CASES += [
     case("argparse-seeds", TRAIN + ["--seeds", "abc"], "invalid int value: 'abc'", usage=True),
@@ -864,6 +897,8 @@ def run_case(item: Case, ws: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> d
         pytest.skip("cannot make an unwritable directory here")
     if item.needs == "sys" and not _sys_is_read_only():
         pytest.skip("/sys is writable here")
+    if item.needs.startswith("E"):  # e.g. ENOSPC: writes into the workspace fail with it
+        _refuse_replace(monkeypatch, ws, getattr(errno, item.needs))
     argv = [arg.replace("{ws}", str(ws)) for arg in item.argv]
     monkeypatch.chdir(ws / item.cwd)
     _guard_work(monkeypatch)
@@ -892,9 +927,26 @@ def run_case(item: Case, ws: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> d
         before.pop("immutable", None)
         after.pop("immutable", None)
     result["changed"] = sorted(k for k in before.keys() | after.keys()
-                               if before.get(k) != after.get(k))
+                               if before.get(k) != after.get(k) and k not in item.leaves)
+    if item.leaves and (ws / "out").exists():  # what is left may be used as --out again
+        from driftlab.rundir import check_output_dir
+
+        check_output_dir(ws / "out")
     result["message"] = item.message.replace("{ws}", str(ws))
     return result
+
+
+def _refuse_replace(monkeypatch: pytest.MonkeyPatch, ws: Path, code: int) -> None:
+    """os.replace (the last step of every atomic write) raises OSError(`code`) for a
+    target in the workspace, as a full disk or read-only file system would."""
+    real = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).startswith(str(ws)):
+            raise OSError(code, os.strerror(code), str(src), None, str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
 
 
 def _sys_is_read_only() -> bool:
