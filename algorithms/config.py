@@ -16,7 +16,6 @@ one-line error (the typed `coerce` step is shared with discovery/config.py).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
@@ -26,6 +25,8 @@ from typing import Any
 
 import numpy as np
 from flax import struct
+
+from driftlab.hints import did_you_mean
 
 
 class ConfigError(ValueError):
@@ -273,9 +274,7 @@ class TrainConfig:
             elif key in struct_names:
                 kwargs[key] = coerce(key, value, types_[key])
             else:
-                close = difflib.get_close_matches(str(key), [*struct_names, *HYPERPARAM_NAMES],
-                                                  n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(key, [*struct_names, *HYPERPARAM_NAMES], quote=True)
                 raise ConfigError(f"unknown training setting {key!r}{hint}")
         for key in hp:
             if key not in HYPERPARAM_NAMES:

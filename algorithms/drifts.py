@@ -10,7 +10,6 @@ sweep over them is a `vmap`; the LPO network's weights are parameters too.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 from collections.abc import Callable
@@ -19,6 +18,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+from driftlab.hints import did_you_mean
 
 DriftFn = Callable[[Any, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
 
@@ -167,8 +168,7 @@ def make_drift(kind: str, **options: Any) -> Drift:
     if kind == "ta-lpo":
         kind, options = "lpo", {**options, "temporal": True}
     if kind not in DRIFTS:
-        close = difflib.get_close_matches(str(kind), list(DRIFTS), n=2)
-        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        hint = did_you_mean(kind, DRIFTS, n=2)
         raise UnknownDriftError(
             f"unknown drift/algorithm {kind!r}{hint}; choose one of {', '.join(sorted(DRIFTS))}"
         )

@@ -12,7 +12,6 @@ reduction (issue 20).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import jax
 
 from driftlab.algorithms import ConfigError, TrainConfig
 from driftlab.algorithms.config import check_adam_betas, check_seed, coerce, field_types
+from driftlab.hints import did_you_mean
 
 FITNESS_SHAPING = ("centered_rank", "z_score", "none")
 PADDING = ("pad", "refuse")
@@ -84,8 +84,7 @@ def check_kind(kind: str) -> None:
         raise DiscoveryError(f"drift kind none has no parameters to evolve; choose one of "
                              f"{', '.join(evolvable)}")
     if kind not in DRIFTS:
-        close = difflib.get_close_matches(kind, evolvable, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = did_you_mean(kind, evolvable)
         raise DiscoveryError(f"unknown drift kind {kind!r}{hint}; the registered families "
                              f"are {', '.join(evolvable)} (register_drift adds more)")
 
@@ -271,8 +270,7 @@ class DiscoveryConfig:
         types_ = field_types(cls)
         for key in values:
             if key not in types_:
-                close = difflib.get_close_matches(str(key), types_, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(key, types_, quote=True)
                 raise DiscoveryError(f"unknown discovery setting {key!r}{hint}")
         values = {key: coerce(key, value, types_[key], DiscoveryError)
                   for key, value in values.items()}
@@ -474,10 +472,7 @@ class DiscoveryConfig:
             known = set(list_envs())
             unknown = [e for e in self.test_envs if e not in known]
             if unknown:
-                import difflib
-
-                close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
+                hint = did_you_mean(unknown[0], sorted(known))
                 raise DiscoveryError(f"unknown test env {unknown[0]!r}{hint}; "
                                      "`driftlab envs` lists them")
 

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 
 from driftlab.algorithms import TrainConfig
 from driftlab.algorithms.config import HYPERPARAM_NAMES, ConfigError, Hyperparams
+from driftlab.hints import did_you_mean
 
 STRUCTURAL = ("update_epochs", "num_minibatches", "total_timesteps")
 SCALES = ("log", "linear")
@@ -89,10 +90,7 @@ def parse_randomize(block: Mapping[str, Any] | None) -> tuple[SettingRange, ...]
     for name in sorted(block):
         spec = block[name]
         if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(str(name), known, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            hint = did_you_mean(name, known)
             raise RandomizeError(f"randomize: {name!r} cannot be randomised{hint}; numeric "
                                  f"hyperparameters ({', '.join(HYPERPARAM_NAMES)}) take "
                                  f"{{low, high}}, {', '.join(STRUCTURAL)} take {{choices}}")

@@ -26,7 +26,6 @@ ranks worst (discovery/fitness.py clean_fitness) instead of failing.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,7 @@ from evosax.core.fitness_shaping import (
 )
 
 from driftlab.discovery.config import DiscoveryConfig, DiscoveryError
+from driftlab.hints import did_you_mean
 
 SHAPING_FNS = {
     "centered_rank": centered_rank_fitness_shaping_fn,
@@ -54,10 +54,9 @@ SHAPING_FNS = {
 def check_strategy_name(name: str) -> None:
     """DiscoveryError naming the closest evosax strategy if `name` is unknown."""
     if name not in distribution_based_algorithms:
-        close = difflib.get_close_matches(name, list(distribution_based_algorithms), n=2)
-        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        hint = did_you_mean(name, distribution_based_algorithms, n=2)
         raise DiscoveryError(
-            f"unknown ES strategy {name!r}; {hint}choose an evosax distribution-based "
+            f"unknown ES strategy {name!r}{hint}; choose an evosax distribution-based "
             f"algorithm such as Open_ES, CMA_ES, SNES, PGPE, Sep_CMA_ES")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from driftlab.errors import DriftlabError
+from driftlab.hints import did_you_mean
 
 
 @dataclass
@@ -80,10 +81,7 @@ def compare_runs(runs: Sequence[str | Path], *, out: str | Path | None = None,
         raise DriftlabError(str(err)) from None
     labels = sorted({g.label for g in groups})
     if reference not in labels:  # a typo would silently normalise by nothing
-        import difflib
-
-        close = difflib.get_close_matches(reference, labels, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = did_you_mean(reference, labels)
         raise DriftlabError(f"--reference {reference!r} is not among the runs' labels"
                             f"{hint}: {', '.join(labels)}")
     if measure:

@@ -9,9 +9,10 @@ run's config.yaml, so a resumed run does not depend on presets that changed sinc
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
+
+from driftlab.hints import did_you_mean
 
 # Settings a resumed run may change: they do not alter the ES trajectory.
 RESUMABLE = {"generations", "eval_every", "eval_seeds", "checkpoint_every", "keep_checkpoints",
@@ -33,9 +34,7 @@ def preset_settings(name: str) -> dict[str, Any]:
     path = CONFIG_DIR / "discover" / f"{name}.yaml"
     if not path.is_file():
         names = list_presets()
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        raise DriftlabError(f"unknown discovery preset {name!r}; {hint}"
+        raise DriftlabError(f"unknown discovery preset {name!r}{did_you_mean(name, names)}; "
                             f"choose one of {', '.join(names)}")
     return read_yaml(path)
 

@@ -19,6 +19,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from driftlab.hints import did_you_mean
+
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
@@ -84,10 +86,7 @@ def check_heldout(heldout: list[str] | None) -> None:
     known = list_envs()
     for env_id in heldout or []:
         if env_id not in known:
-            import difflib
-
-            close = difflib.get_close_matches(env_id, known, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            hint = did_you_mean(env_id, known)
             raise DriftlabError(f"--heldout: unknown env {env_id!r}{hint}; `driftlab envs` "
                                 "lists them")
 

@@ -23,7 +23,6 @@ Longer than ~300 lines: suites, contestants, resumable training of every
 
 from __future__ import annotations
 
-import difflib
 import math
 import shutil
 import time
@@ -35,6 +34,7 @@ import numpy as np
 
 from driftlab.algorithms.storage import atomic_write_text, read_json, read_yaml, write_json, write_yaml
 from driftlab.errors import DriftlabError
+from driftlab.hints import did_you_mean
 
 REFERENCE = "ppo"  # the baseline every score is normalised by
 BUILTIN = ("ppo", "dpo")  # built-in algorithms evaluate accepts by name
@@ -90,9 +90,8 @@ def load_suite(name: str) -> dict[str, int]:
     path = suite_dir() / f"{name}.yaml"
     if "/" in name or not path.is_file():
         names = list_suites()
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        raise DriftlabError(f"unknown suite {name!r}; {hint}choose one of {', '.join(names)} "
+        raise DriftlabError(f"unknown suite {name!r}{did_you_mean(name, names)}; choose one "
+                            f"of {', '.join(names)} "
                             "or give --envs ID ...")
     entries = read_yaml(path).get("envs")
     if not isinstance(entries, dict) or not entries:
@@ -124,9 +123,8 @@ def contestant(spec: str, role: str) -> Contestant:
     if not path.exists() or (not written_as_path(spec) and shipped_dir(spec) is not None):
         if shipped_dir(spec) is None:
             choices = [*BUILTIN, *list_shipped()]
-            close = difflib.get_close_matches(spec, choices, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise DriftlabError(f"unknown {role} {spec!r}; {hint}give {', '.join(choices)}, "
+            raise DriftlabError(f"unknown {role} {spec!r}{did_you_mean(spec, choices)}; give "
+                                f"{', '.join(choices)}, "
                                 "a drift .json or a run directory with drift.json")
         drift, _ = load_drift(spec)
         return Contestant(spec, str(drift.spec.get("kind", drift.name)), spec)

@@ -14,6 +14,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from driftlab.hints import did_you_mean
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from driftlab.presets import CONFIG_DIR
@@ -28,7 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def load_recipe(name: str) -> dict[str, Any]:
-    import difflib
 
     from driftlab.algorithms.storage import read_yaml
     from driftlab.errors import DriftlabError
@@ -37,9 +38,8 @@ def load_recipe(name: str) -> dict[str, Any]:
     path = CONFIG_DIR / "experiments" / f"{name}.yaml"
     if not path.is_file():
         names = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        raise DriftlabError(f"unknown experiment {name!r}; {hint}choose one of {', '.join(names)}")
+        raise DriftlabError(f"unknown experiment {name!r}{did_you_mean(name, names)}; choose "
+                            f"one of {', '.join(names)}")
     return read_yaml(path)
 
 

@@ -30,7 +30,6 @@ bad key or value), the one-program runner and the run directory it writes.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import itertools
 import math
 import sys
@@ -48,6 +47,7 @@ import numpy as np
 from driftlab.algorithms import Drift, TrainConfig, Trainer, make_drift
 from driftlab.algorithms.config import HYPERPARAM_NAMES, ConfigError, check_seed, field_types
 from driftlab.errors import DriftlabError
+from driftlab.hints import did_you_mean
 
 
 class SweepError(DriftlabError):
@@ -234,8 +234,7 @@ def _check_key(key: str, algo: str, drift: Drift, constants: list[str],
             raise SweepError(f"--sweep {key}: {name} is a structural option of the "
                              f"{drift.name} drift (it changes the drift's function or shape), "
                              f"not a numeric constant; {known}")
-        close = difflib.get_close_matches(name, constants, n=1)
-        hint = f" (did you mean drift.{close[0]}?)" if close else ""
+        hint = did_you_mean(name, constants, prefix="drift.")
         raise SweepError(f"--sweep {key}: the {algo} drift has no constant {name!r}{hint}; "
                          f"{known}")
     if key in SHAPE_KEYS or key in structural:
@@ -245,8 +244,7 @@ def _check_key(key: str, algo: str, drift: Drift, constants: list[str],
                          f"constants, or run one `driftlab train` per {key}")
     if key in OTHER_KEYS:
         raise SweepError(f"--sweep {key}: {OTHER_KEYS[key]}; it is not a grid setting")
-    close = difflib.get_close_matches(key, sweepable, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
+    hint = did_you_mean(key, sweepable)
     raise SweepError(f"--sweep {key}: unknown setting{hint}; a sweep takes numeric "
                      f"hyperparameters ({', '.join(HYPERPARAM_NAMES)}) and the drift's "
                      f"constants ({', '.join(f'drift.{c}' for c in constants) or 'none'})")

@@ -14,6 +14,7 @@ from driftlab.envs.base import Environment
 from driftlab.envs.brax_backend import BRAX_BACKENDS, BRAX_NAMES, ONLY_BACKENDS, BraxEnv
 from driftlab.envs.gymnax_backend import GYMNAX_IDS, GymnaxEnv
 from driftlab.envs.wrappers import EpisodeStatistics
+from driftlab.hints import did_you_mean, suggestion
 
 
 class UnknownEnvironmentError(ValueError):
@@ -42,9 +43,9 @@ def _unknown(env_id: str) -> UnknownEnvironmentError:
         for n in difflib.get_close_matches(env_id.split("/")[-1].lower(), by_name, n=3, cutoff=0.5)
     ]
     close = list(dict.fromkeys(close))[:3]
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    hint = suggestion(close)
     return UnknownEnvironmentError(
-        f"unknown environment {env_id!r}{hint} (`driftlab envs` lists all ids)"
+        f"unknown environment {env_id!r}{hint}; `driftlab envs` lists all ids"
     )
 
 
@@ -99,8 +100,7 @@ def check_env_options(env_id: str, options: dict[str, Any]) -> dict[str, Any]:
     accepted = env_options(env_id)
     unknown = [key for key in options if key not in accepted]
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), list(accepted), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(unknown[0], accepted, quote=True)
         if "backend" in unknown:
             hint = " (the `backend` option is for brax/* envs only)"
         raise EnvironmentOptionError(

@@ -383,7 +383,7 @@ CASES += [
 EVALUATE = ["evaluate", "dpo", "--envs", "gymnax/CartPole-v1", "--no-progress", "--out", OUT]
 CASES += [
     case("evaluate-suite-typo", ["evaluate", "dpo", "--suite", "clasic", "--out", OUT],
-         "unknown suite 'clasic'; did you mean classic?"),
+         "unknown suite 'clasic' (did you mean classic?)"),
     case("evaluate-suite-unknown", ["evaluate", "dpo", "--suite", "brax", "--out", OUT],
          "unknown suite 'brax'; choose one of classic, minatar"),
     case("evaluate-suite-and-envs", [*EVALUATE, "--suite", "classic"],
@@ -407,13 +407,13 @@ CASES += [
     case("evaluate-timesteps-tiny", [*EVALUATE, "--timesteps", "10"],
          "total_timesteps=10 is less than one batch"),
     case("evaluate-baseline-typo", [*EVALUATE, "--baselines", "ppo,dop"],
-         "unknown baseline 'dop'; did you mean dpo?"),
+         "unknown baseline 'dop' (did you mean dpo?)"),
     case("evaluate-baseline-unknown", [*EVALUATE, "--baselines", "ppo,sac"],
          "unknown baseline 'sac'; give ppo, dpo, lpo-cartpole"),
     case("evaluate-baseline-bad-file", [*EVALUATE, "--baselines", "{ws}/drifts/lpo_wrong_shape"],
          "has shape (8, 64)"),
     case("evaluate-drift-typo", ["evaluate", "lpo-cartpol", "--envs", "gymnax/CartPole-v1",
-                                 "--out", OUT], "unknown drift 'lpo-cartpol'; did you mean "
+                                 "--out", OUT], "unknown drift 'lpo-cartpol' (did you mean "
                                                 "lpo-cartpole?"),
     case("evaluate-drift-bare-lpo", ["evaluate", "lpo", "--envs", "gymnax/CartPole-v1",
                                      "--out", OUT], "unknown drift 'lpo'"),

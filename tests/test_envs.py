@@ -84,7 +84,7 @@ def test_brax_env_steps_and_truncates(name):
 
 
 def test_unknown_env_suggests_closest():
-    with pytest.raises(ValueError, match=r"unknown environment 'gymnax/Cartpole-v1'; did you mean gymnax/CartPole-v1"):
+    with pytest.raises(ValueError, match=r"unknown environment 'gymnax/Cartpole-v1' \(did you mean gymnax/CartPole-v1"):
         envs.make("gymnax/Cartpole-v1")
     with pytest.raises(ValueError, match=r"did you mean brax/ant"):
         envs.make("ant")
