@@ -33,11 +33,23 @@ class ConfigError(ValueError):
     """A configuration value that cannot work; the message names the fix."""
 
 
+# The training modes, declared once: `coerce` checks a setting against its Literal.
+Activation = typing.Literal["tanh", "relu", "swish", "elu"]
+# "clip": Gaussian clipped by the env; "tanh": squashed (both a state-independent log
+# std); "brax_tanh": Brax's squashed Gaussian, std = softplus(net) + 0.001 per state
+ContinuousPolicy = typing.Literal["clip", "tanh", "brax_tanh"]
+AdvantageMode = typing.Literal["rollout", "unroll"]
+KernelInit = typing.Literal["orthogonal", "lecun_uniform"]
+BudgetCount = typing.Literal["floor", "brax"]
+
+
 # ---- the typed step -----------------------------------------------------------
 
 def describe_type(hint: Any) -> str:
     """`hint` in words, with the Python type: "a whole number (int)"."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, args))
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
         text = " or ".join(describe_type(a) for a in options)
@@ -88,8 +100,8 @@ def check_adam_betas(b1: float, b2: float, error: type[ConfigError] = ConfigErro
 
 def coerce(key: str, value: Any, hint: Any, error: type[ConfigError] = ConfigError) -> Any:
     """`value` as the annotated type `hint`, or `error` naming `key`, the value and
-    the expected type. Handles bool, int, float, str, X | None, tuple[X, ...] and
-    dict / dict[str, X]; Any passes through."""
+    the expected type. Handles bool, int, float, str, Literal[...] (a mode: one of
+    the names), X | None, tuple[X, ...] and dict / dict[str, X]; Any passes through."""
 
     def fail() -> ConfigError:
         return error(f"{key} must be {describe_type(hint)}, got {value!r}")
@@ -97,6 +109,11 @@ def coerce(key: str, value: Any, hint: Any, error: type[ConfigError] = ConfigErr
     if hint is Any or hint is object:
         return value
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        if isinstance(value, str) and value in args:
+            return value
+        hint_text = did_you_mean(value, map(str, args)) if isinstance(value, str) else ""
+        raise error(f"{key} must be {describe_type(hint)}, got {value!r}{hint_text}")
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
         if value is None and len(options) < len(args):
@@ -200,10 +217,8 @@ class TrainConfig:
     num_minibatches: int = 4
     actor_hidden: tuple[int, ...] = (64, 64)
     critic_hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    # "clip": Gaussian clipped by the env; "tanh": squashed (both a state-independent log
-    # std); "brax_tanh": Brax's squashed Gaussian, std = softplus(net) + 0.001 per state
-    continuous: str = "clip"
+    activation: Activation = "tanh"
+    continuous: ContinuousPolicy = "clip"  # see ContinuousPolicy
     anneal_lr: bool = True
     normalize_advantages: bool = True
     normalize_obs: bool = False
@@ -222,13 +237,13 @@ class TrainConfig:
     # unrolls of `unroll_length` steps and GAE / value targets are recomputed inside every
     # minibatch with the current critic, bootstrapped at each unroll's end, a truncated
     # step masked out (Brax's compute_gae).
-    advantages: str = "rollout"
+    advantages: AdvantageMode = "rollout"
     unroll_length: int = 5  # used when advantages == "unroll"
-    init: str = "orthogonal"  # network kernels: "orthogonal" or "lecun_uniform" (Brax)
+    init: KernelInit = "orthogonal"  # network kernels; lecun_uniform is Brax's
     obs_clip: float | None = None  # clip network inputs to +-obs_clip (Brax: 5)
     # "floor": total_timesteps // (num_envs * num_steps) updates. "brax": as Brax counts
     # (ppo/train.py), ceil(total_timesteps / (num_envs * num_steps * action_repeat)).
-    budget: str = "floor"
+    budget: BudgetCount = "floor"
     env_options: dict = field(default_factory=dict)  # passed to envs.make
     hyperparams: Hyperparams = field(default_factory=Hyperparams)
 
@@ -309,13 +324,7 @@ class TrainConfig:
         return TrainConfig.from_dict(merged)
 
     def _validate_brax_mode(self) -> None:
-        """The Brax-mode settings (advantages, unroll_length, init, obs_clip, budget)."""
-        for key, allowed in (("advantages", ("rollout", "unroll")),
-                             ("init", ("orthogonal", "lecun_uniform")),
-                             ("budget", ("floor", "brax"))):
-            if getattr(self, key) not in allowed:
-                raise ConfigError(f"{key} must be one of {', '.join(allowed)}, "
-                                  f"got {getattr(self, key)!r}")
+        """The Brax-mode settings (unroll_length, obs_clip; the modes are Literals)."""
         if self.obs_clip is not None and not self.obs_clip > 0:
             raise ConfigError(f"obs_clip must be positive (or null for none), got {self.obs_clip}")
         if self.advantages != "unroll":
@@ -360,15 +369,10 @@ class TrainConfig:
                 f"({self.num_updates:,} updates x {self.update_epochs} epochs x "
                 f"{self.num_minibatches} minibatches), more than the 2^31 - 1 the trainer "
                 "counts; lower total_timesteps")
-        if self.activation not in ("tanh", "relu", "swish", "elu"):
-            raise ConfigError(f"unknown activation {self.activation!r}; use tanh, relu, swish or elu")
         if not (math.isfinite(self.adam_eps) and self.adam_eps >= 0):
             raise ConfigError(f"adam_eps must be a small non-negative number such as 1e-5, "
                               f"got {self.adam_eps}")
         check_adam_betas(self.adam_b1, self.adam_b2, ConfigError)
-        if self.continuous not in ("clip", "tanh", "brax_tanh"):
-            raise ConfigError(f"continuous must be 'clip', 'tanh' or 'brax_tanh', "
-                              f"got {self.continuous!r}")
         self._validate_brax_mode()
         hp = self.hyperparams
         checks = {

@@ -15,7 +15,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import jax
 
@@ -23,15 +23,18 @@ from driftlab.algorithms import ConfigError, TrainConfig
 from driftlab.algorithms.config import check_adam_betas, check_seed, coerce, field_types
 from driftlab.hints import did_you_mean
 
-FITNESS_SHAPING = ("centered_rank", "z_score", "none")
-PADDING = ("pad", "refuse")
-INIT_MEANS = ("random", "zeros")
+# The discovery modes, declared once as Literals (`coerce` checks a setting against its
+# own).
+FitnessShaping = Literal["centered_rank", "z_score", "none"]
+Padding = Literal["pad", "refuse"]
+InitMean = Literal["random", "zeros"]
 # How one inner run's final return is measured (see discovery/fitness.py run_score).
-FITNESS_MODES = ("last_fraction", "final_update", "final_eval")
+FitnessMode = Literal["last_fraction", "final_update", "final_eval"]
 # How an env's final return becomes a score that mixes with other envs' (loop.py):
 # "ppo_ratio" R / R_PPO (the published normaliser: positive returns only);
 # "random_ppo" (R - R_random) / (R_PPO - R_random): 0 = random policy, 1 = PPO, any sign.
-NORMALIZATIONS = ("ppo_ratio", "random_ppo")
+Normalization = Literal["ppo_ratio", "random_ppo"]
+FITNESS_MODES = get_args(FitnessMode)
 
 
 # member_batch "auto" on CPU: members per vmapped batch fill about this many bytes
@@ -165,7 +168,7 @@ class DiscoveryConfig:
     # antithetic pairs are different drifts; "zeros" is the published start, where the
     # bias-free odd LPO net makes theta and -theta the same drift. Closed-form families
     # start from their defaults (or `drift:` options, or init_drift); these are unused there.
-    init_mean: str = "random"
+    init_mean: InitMean = "random"
     init_scale: float = 0.03
     # ES
     strategy: str = "Open_ES"
@@ -180,7 +183,7 @@ class DiscoveryConfig:
     lr_min: float = 0.0
     adam_b1: float = 0.9
     adam_b2: float = 0.999
-    fitness_shaping: str = "centered_rank"
+    fitness_shaping: FitnessShaping = "centered_rank"
     # fitness
     rollouts_per_member: int = 1
     common_random_numbers: bool = True
@@ -188,7 +191,7 @@ class DiscoveryConfig:
     normalize_fitness: bool | None = None  # None: on when several envs
     reference_returns: dict[str, float] = field(default_factory=dict)
     reference_seeds: int = 4
-    normalization: str = "ppo_ratio"  # one of NORMALIZATIONS
+    normalization: Normalization = "ppo_ratio"
     random_returns: dict[str, float] = field(default_factory=dict)  # else measured and cached
     # Ranges for inner settings (discovery/inner_settings.py), sampled per rollout and shared
     # by the generation's members; each rollout is normalised by a PPO run with its settings.
@@ -197,7 +200,7 @@ class DiscoveryConfig:
     # at the env's preset settings, so a setting where PPO fails cannot blow up a score.
     reference_floor: float = 0.1
     final_fraction: float = 0.1  # used by fitness="last_fraction"
-    fitness: str = "last_fraction"  # one of FITNESS_MODES
+    fitness: FitnessMode = "last_fraction"
     eval_envs: int = 128  # fresh episodes per run for fitness="final_eval" (Lu et al.: 128)
     # bookkeeping
     seed: int = 0
@@ -205,7 +208,7 @@ class DiscoveryConfig:
     eval_seeds: int = 4
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
-    population_padding: str = "pad"
+    population_padding: Padding = "pad"
     # Members trained together in one vmapped batch, per device: "auto" (on CPU as many as
     # fit CPU_BATCH_BYTES, see resolved_member_batch; all on accelerators), "all", or k.
     member_batch: int | str = "auto"
@@ -379,24 +382,12 @@ class DiscoveryConfig:
                     "eval_envs"):
             if getattr(self, key) < 1:
                 raise DiscoveryError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.init_mean not in INIT_MEANS:
-            raise DiscoveryError(f"init_mean must be one of {', '.join(INIT_MEANS)}, "
-                                 f"got {self.init_mean!r}")
         if not 0 < self.init_scale < math.inf:
             raise DiscoveryError(f"init_scale must be positive, got {self.init_scale}")
-        if self.fitness_shaping not in FITNESS_SHAPING:
-            raise DiscoveryError(f"unknown fitness_shaping {self.fitness_shaping!r}; "
-                                 f"use one of {', '.join(FITNESS_SHAPING)}")
         if not (self.member_batch in ("auto", "all") or (
                 isinstance(self.member_batch, int) and self.member_batch >= 1)):
             raise DiscoveryError(f"member_batch must be auto, all or a whole number >= 1, "
                                  f"got {self.member_batch!r}")
-        if self.population_padding not in PADDING:
-            raise DiscoveryError(f"population_padding must be 'pad' or 'refuse', "
-                                 f"got {self.population_padding!r}")
-        if self.fitness not in FITNESS_MODES:
-            raise DiscoveryError(f"unknown fitness {self.fitness!r}; use one of "
-                                 f"{', '.join(FITNESS_MODES)}")
         if not 0.0 < self.final_fraction <= 1.0:
             raise DiscoveryError(f"final_fraction must be in (0, 1], got {self.final_fraction}")
         for key in ("sigma", "lr"):
@@ -415,9 +406,6 @@ class DiscoveryConfig:
                 self.envs):
             raise DiscoveryError(f"envs_per_generation must be between 1 and {len(self.envs)} "
                                  f"(the number of envs), got {self.envs_per_generation}")
-        if self.normalization not in NORMALIZATIONS:
-            raise DiscoveryError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, "
-                                 f"got {self.normalization!r}")
         for env_id, value in self.reference_returns.items():
             if self.normalization == "ppo_ratio" and not 0 < value < math.inf:
                 raise DiscoveryError(f"reference return of {env_id} must be positive "
