@@ -1,7 +1,8 @@
 """`driftlab quickstart`: the whole loop on a CPU in minutes.
 
 discover (cartpole-tiny) -> inspect -> distill -> train PPO, DPO, the learned
-LPO and the distilled formula on a held-out env -> compare. Each stage is a
+LPO and the distilled formula on a held-out env -> compare; then the shipped
+drifts' measured results (driftlab.findings), which it reads rather than re-runs. Each stage is a
 `driftlab.api` call writing its own run directory under one quickstart folder;
 `--resume DIR` skips the stages whose outputs are complete and resumes the
 discovery from its checkpoint.
@@ -17,9 +18,6 @@ from pathlib import Path
 from typing import Any
 
 ALGOS = ("ppo", "dpo", "lpo", "distilled")
-# Shipped with driftlab (drifts/): the CPU discovery that beats PPO on its meta-training
-# env, and its distilled closed form; trained beside the quickstart's own drift.
-SHIPPED = (("lpo", "lpo-cartpole"), ("distilled", "lpo-cartpole-formula"))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -106,10 +104,10 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
                generations: int | None, tiny: bool) -> None:
     """Every stage whose output under `root` is not complete, through driftlab.api."""
     from driftlab import api
-    from driftlab.algorithms.shipped import list_shipped
     from driftlab.compare_command import print_result as print_comparison
     from driftlab.discover_command import print_result as print_discovery
     from driftlab.distill_command import print_result as print_distillation
+    from driftlab.findings import findings
     from driftlab.inspect_command import print_result as print_inspection
     from driftlab.train_command import print_outcome
 
@@ -118,8 +116,7 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
     started = time.time()
 
     discover = root / "discover"
-    total = 6 if _shipped_installed() else 5
-    _stage(f"1/{total} discover a drift with OpenES on cartpole-tiny")
+    _stage("1/5 discover a drift with OpenES on cartpole-tiny")
     settings: dict[str, Any] = {"population": 8, "generations": 2, "eval_seeds": 2} \
         if tiny else {}
     if generations:
@@ -136,7 +133,7 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
         print_discovery(api.discover("cartpole-tiny", out=discover, settings=settings))
 
     inspect = root / "inspect"
-    _stage(f"2/{total} inspect: drift surfaces and the Mirror-Learning conditions")
+    _stage("2/5 inspect: drift surfaces and the Mirror-Learning conditions")
     if not _done(inspect, "conditions.json"):
         _clear(inspect)
         print_inspection(api.inspect(str(discover), compare=["ppo", "dpo"], out=inspect))
@@ -144,7 +141,7 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
         print(f"already done: {inspect}")
 
     distill = root / "distill"
-    _stage(f"3/{total} distill the learned drift into a closed-form formula")
+    _stage("3/5 distill the learned drift into a closed-form formula")
     if not _done(distill, "drift.json"):
         _clear(distill)
         search = {"population": 300, "generations": 5, "points": 31} if tiny \
@@ -153,84 +150,41 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
     else:
         print(f"already done: {distill}")
 
-    _stage(f"4/{total} train PPO, DPO, learned LPO and distilled on held-out {env}, "
-           "beside the shipped drift and its formula")
-    jobs = [(algo, f"train-{algo}", {"lpo": discover, "distilled": distill}.get(algo))
-            for algo in ALGOS]
-    jobs += [(algo, f"train-shipped-{name}", name)
-             for algo, name in SHIPPED if name in list_shipped()]
+    _stage("4/5 train PPO, DPO, the learned drift and its formula on held-out " + env)
+    runs = []
+    for algo in ALGOS:
+        out = root / f"train-{algo}"
+        runs.append(out)
+        if _done(out, "summary.json"):
+            print(f"already done: {out}")
+            continue
+        _clear(out)
+        drift = {"lpo": discover, "distilled": distill}.get(algo)
+        print_outcome(api.train(algo, env, drift=None if drift is None else str(drift), out=out,
+                                seeds=seeds, timesteps=int(timesteps)), algo, env)
 
-    def train_all(jobs: list[tuple[str, str, Path | str | None]], **common: Any) -> list[Path]:
-        """api.train for each (algo, folder, drift) not already done."""
-        outs = []
-        for algo, folder, drift in jobs:
-            out = root / folder
-            outs.append(out)
-            if _done(out, "summary.json"):
-                print(f"already done: {out}")
-                continue
-            _clear(out)
-            print_outcome(api.train(algo, drift=None if drift is None else str(drift), out=out,
-                                    **common), algo, common["env"])
-        return outs
-
-    runs = train_all(jobs, env=env, seeds=seeds, timesteps=int(timesteps))
-
-    shipped = [name for _, name in SHIPPED if name in list_shipped()]
-    shipped_runs: list[Path] = []
-    if shipped:
-        # The shipped drift where it was meta-trained: its env and train.yaml settings.
-        home = _shipped_home(shipped[0])
-        _stage(f"5/{total} the shipped drift on its meta-training env {home['env']} (16 seeds)")
-        home_seeds, home_steps = (2, 4096) if tiny else (16, home["timesteps"])
-        home_jobs = [("ppo", "home-ppo", None), ("dpo", "home-dpo", None),
-                     *[(a, f"home-shipped-{n}", n) for a, n in SHIPPED if n in shipped]]
-        shipped_runs = train_all(home_jobs, env=home["env"], seeds=home_seeds,
-                                 timesteps=home_steps, config=str(home["train_yaml"]))
-
-    _stage(f"{total}/{total} compare")
+    _stage("5/5 compare")
+    found = findings()
+    if found:
+        print("What driftlab has found: the shipped drifts, each measured by `driftlab "
+              "evaluate` (16 seeds per env, every env at its own preset; normalised: 1 = PPO, "
+              "0 = the random policy; drifts/<name>/ holds each report):\n" + found)
+        print(f"\nThis quickstart's runs on {env}:")
     compare = root / "compare"
     _clear(compare)
     print_comparison(api.compare(runs, out=compare))
-    if shipped_runs:
-        _clear(root / "compare-shipped")
-        print_comparison(api.compare(shipped_runs, out=root / "compare-shipped"))
     minutes = (time.time() - started) / 60
-    print(f"\nReading the tables: `lpo ({discover.name})` is this quickstart's own drift: a "
-          "few generations of a tiny ES on CartPole, started from PPO (PPO-init). It shows "
-          "the loop, it is not a result: on a held-out env it can do much worse than PPO. "
-          + (f"`shipped {shipped[0]}` is the drift driftlab ships (a 1.3-hour CPU discovery, "
-             f"drifts/{shipped[0]}/provenance.yaml) and `shipped {shipped[-1]}` its distilled "
-             "closed form: the second table is their meta-training env and settings, where "
-             "they beat PPO (498 vs 416 IQM over 16 seeds); the first is a held-out env with "
-             "its own preset, where they do not transfer (docs/shipped-drifts.md)."
-             if shipped else "No shipped drift is installed."))
+    print(f"\nThis quickstart's own drift (`lpo ({discover.name})`) is a few generations of a "
+          "tiny ES on CartPole: it shows the loop, it is not a result, and on a held-out env "
+          "it can do much worse than PPO. Transfer takes a discovery over several envs with "
+          "randomised settings and a validation selection (docs/shipped-drifts.md).")
     print(f"\nquickstart finished in {minutes:.1f} min. Artefacts under {root}:")
     for name, path in [("learned drift", discover / "drift.json"),
                        ("discovery metrics", discover / "metrics.jsonl"),
                        ("drift surfaces", inspect), ("condition report", inspect / "conditions.json"),
                        ("distilled formula", distill / "drift.json"),
-                       ("training runs", root / "train-*"), ("comparison", compare),
-                       ("shipped drift table", root / "compare-shipped")]:
+                       ("training runs", root / "train-*"), ("comparison", compare)]:
         print(f"  {name:18s} {path}")
-
-
-def _shipped_installed() -> bool:
-    from driftlab.algorithms.shipped import list_shipped
-
-    return SHIPPED[0][1] in list_shipped()
-
-
-def _shipped_home(name: str) -> dict:
-    """The meta-training env, budget and train.yaml of a shipped drift."""
-    from driftlab.algorithms.shipped import shipped_dir
-    from driftlab.algorithms.storage import read_yaml
-
-    folder = shipped_dir(name)
-    provenance = read_yaml(folder / "provenance.yaml")
-    env = provenance["meta_envs"][0]
-    return {"env": env, "timesteps": int(provenance["timesteps"][env]),
-            "train_yaml": folder / "train.yaml"}
 
 
 def _resumable_done(discover: Path) -> bool:

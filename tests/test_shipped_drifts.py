@@ -157,3 +157,28 @@ def test_built_in_and_shipped_names_win_over_same_named_folders(tmp_path, monkey
     assert contestant("lpo-cartpole", "drift").algo == "lpo"
     folder = contestant("./lpo-cartpole", "drift")
     assert folder.algo == "ppo" and load_drift(folder.drift_file)[0].name == "ppo"
+
+
+def test_findings_rows_of_an_evaluate_report():
+    """The quickstart's closing table reads a `driftlab evaluate` report: a row per env
+    (drift and PPO IQM, normalised IQM with its CI) and the aggregate row with the
+    probability of improvement."""
+    from driftlab.findings import report_rows
+
+    def row(label, env, value, norm):
+        return {"label": label, "env": env, "iqm": value, "normalized_iqm": norm,
+                "normalized_ci_low": norm - 0.1, "normalized_ci_high": norm + 0.1,
+                "timesteps": 1000}
+
+    data = {"algorithms": [{"name": "mine"}, {"name": "ppo"}], "seeds": 16,
+            "envs": {"a/X": {}, "a/Y": {}},
+            "per_env": [row("mine", "a/X", 3.0, 1.5), row("ppo", "a/X", 2.0, 1.0),
+                        row("mine", "a/Y", -1.0, 0.5), row("ppo", "a/Y", 1.0, 1.0)],
+            "aggregate": {"mine": {"iqm": 1.02, "ci_low": 0.9, "ci_high": 1.1}},
+            "probability_of_improvement": {"algorithms": {
+                "mine": {"probability": 0.55, "ci_low": 0.5, "ci_high": 0.6}}}}
+    rows = report_rows("mine", data, {"a/X": "test"})
+    assert rows[0] == "| mine | a/X (test) | 1,000 | 3.00 | 2.00 | 1.50 [1.40, 1.60] |"
+    assert rows[1].startswith("| mine | a/Y (evaluated) | 1,000 | -1.00 | 1.00 | 0.50 [0.40, 0.60]")
+    assert "**1.02 [0.90, 1.10]**" in rows[2] and "P(better than PPO) 0.55 [0.50, 0.60]" in rows[2]
+    assert "all 2 envs** (16 seeds each)" in rows[2]
