@@ -122,18 +122,20 @@ def remove_interrupted_writes(folder: str | Path) -> list[Path]:
     return stale
 
 
-def to_builtin(value: Any) -> Any:
+def to_builtin(value: Any, finite: bool = True) -> Any:
     """JSON/YAML-friendly copy: arrays to lists, numpy scalars to Python numbers,
-    and non-finite floats (NaN, inf) to None, so every file is strict JSON
-    (`null`) that any parser reads; driftlab's readers take null as NaN."""
+    and (`finite`) non-finite floats (NaN, inf) to None, so every JSON file is
+    strict JSON (`null`) that any parser reads; driftlab's readers take null as
+    NaN. YAML keeps them (`.inf`, `.nan`): a setting such as the Brax presets'
+    max_grad_norm: inf must read back as itself."""
     if isinstance(value, dict):
-        return {str(k): to_builtin(v) for k, v in value.items()}
+        return {str(k): to_builtin(v, finite) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_builtin(v) for v in value]
+        return [to_builtin(v, finite) for v in value]
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         array = np.asarray(value)
-        return to_builtin(array.item() if array.ndim == 0 else array.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
+        return to_builtin(array.item() if array.ndim == 0 else array.tolist(), finite)
+    if finite and isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 
@@ -149,7 +151,7 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def write_yaml(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, yaml.safe_dump(to_builtin(data), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(to_builtin(data, finite=False), sort_keys=False))
 
 
 def _jsonl_line(record: dict[str, Any]) -> str:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from driftlab.sweep import SweepOutcome
     from driftlab.training import TrainOutcome
 
-__all__ = ["discover", "train", "evaluate", "inspect", "distill", "compare",
+__all__ = ["discover", "train", "rerun", "evaluate", "inspect", "distill", "compare",
            "DiscoverResult", "InspectResult", "DistillResult", "CompareResult"]
 
 Settings = Mapping[str, Any]
@@ -109,6 +109,20 @@ def train(algo: str, env: str, *, seeds: int = 1, seed: int = 0,
         return train_run(env, algo, resolved, seeds=seeds, seed=seed, drift_path=drift_path,
                          out=out, chunks=chunks, progress=progress, tensorboard=tensorboard,
                          wandb=wandb, wandb_project=wandb_project, **grid)
+
+
+def rerun(run_dir: str | Path, *, out: str | Path | None = None,
+          progress: bool = True) -> TrainOutcome:
+    """Train again exactly what the train run directory `run_dir` records (its
+    config.yaml: algorithm, env, seeds, every setting, the drift's constants or its
+    copied parameters, the chunking) into `out`: bit for bit the same run on the
+    same machine and software. Returns the TrainOutcome."""
+    from driftlab.rerun import rerun_request
+    from driftlab.training import TrainOutcome
+
+    outcome = train(**rerun_request(run_dir), out=out, progress=progress)
+    assert isinstance(outcome, TrainOutcome)  # no sweep: rerun_request refuses those
+    return outcome
 
 
 def evaluate(drift: str | Path, *, suite: str | None = None, envs: Sequence[str] | None = None,

@@ -17,9 +17,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Train --seeds agents in one jit and write a run directory "
                                    "(config.yaml, metrics.jsonl, params.msgpack, "
                                    "learning_curve.png, summary.json).")
-    p.add_argument("--algo", required=True,
-                   help="ppo, dpo, none, lpo (with --drift for a learned one), distilled")
-    p.add_argument("--env", required=True, help="environment id, e.g. gymnax/CartPole-v1")
+    p.add_argument("--algo", help="ppo, dpo, none, lpo (with --drift for a learned one), "
+                                   "distilled (required unless --rerun)")
+    p.add_argument("--env", help="environment id, e.g. gymnax/CartPole-v1 (required unless "
+                                 "--rerun)")
+    p.add_argument("--rerun", metavar="RUN_DIR",
+                   help="train again exactly what RUN_DIR/config.yaml records, bit for bit "
+                        "(with --out and --no-progress only)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds, vmapped (default 1)")
     p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
     p.add_argument("--timesteps", type=float, help="total environment steps per seed")
@@ -49,8 +53,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from driftlab import api
+    from driftlab.errors import DriftlabError
     from driftlab.presets import parse_overrides
     from driftlab.sweep import parse_sweep, print_sweep_outcome
+
+    if args.rerun:
+        given = [flag for flag, value, default in (
+            ("--algo", args.algo, None), ("--env", args.env, None), ("--seeds", args.seeds, 1),
+            ("--seed", args.seed, 0), ("--timesteps", args.timesteps, None),
+            ("--config", args.config, None), ("--set", args.overrides, []),
+            ("--sweep", args.sweep, []), ("--drift", args.drift, None),
+            ("--chunks", args.chunks, 20), ("--tensorboard", args.tensorboard, False),
+            ("--wandb", args.wandb, False)) if value != default]
+        if given:
+            raise DriftlabError(f"--rerun takes its settings from the run's config.yaml; drop "
+                                f"{', '.join(given)} (only --out and --no-progress apply)")
+        from driftlab.rerun import rerun_request
+
+        recorded = rerun_request(args.rerun)
+        outcome = api.rerun(args.rerun, out=args.out, progress=not args.no_progress)
+        print_outcome(outcome, recorded["algo"], recorded["env"])
+        return 0
+    for flag, value in (("--algo", args.algo), ("--env", args.env)):
+        if not value:
+            raise DriftlabError(f"{flag} is required (or --rerun RUN_DIR)")
 
     sweep = parse_sweep(args.sweep) if args.sweep else None
     outcome = api.train(args.algo, args.env, seeds=args.seeds, seed=args.seed,

@@ -250,6 +250,7 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
         "drift_file": str(Path(drift_path).resolve()) if drift_path and Path(drift_path).exists()
         else drift_path,
         "train": config.to_dict(),
+        "chunks": chunks,  # the loop's chunk length is part of the XLA program
         "trackers": {"tensorboard": tensorboard, "wandb": wandb},
     })
     # The drift the agents trained with, parameters and all: `inspect RUN` and `compare`

@@ -153,3 +153,45 @@ def test_a_second_resume_of_a_running_discovery_is_refused(tmp_path, capsys):
     finally:
         first.kill()
         first.wait()
+
+
+BRAX_TINY = ["--env", "brax/inverted_pendulum", "--set", "total_timesteps=1024",
+             "--set", "num_envs=8", "--set", "num_steps=16", "--set", "num_minibatches=4",
+             "--set", "unroll_length=4", "--set", "env_options.episode_length=64",
+             "--no-progress"]
+
+
+@pytest.mark.parametrize("case, argv", [
+    ("ppo-eps", ["--algo", "ppo", *TINY, "--set", "drift.eps=0.01", "--set", "learning_rate=3e-3"]),
+    ("dpo-constants", ["--algo", "dpo", *TINY, "--set", "drift.alpha=0.5", "--set",
+                       "drift.beta=3", "--seeds", "2", "--seed", "7", "--chunks", "3"]),
+    ("lpo-shipped", ["--algo", "lpo", "--drift", "lpo-cartpole", *TINY]),
+    ("brax-preset", ["--algo", "ppo", *BRAX_TINY]),
+])
+def test_rerun_from_config_yaml_is_bit_for_bit(tmp_path, case, argv):
+    """`train --rerun RUN` trains what RUN/config.yaml records: the same parameters and
+    metrics to the bit (the Brax preset's PPO eps 0.3 and Brax mode included)."""
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(["train", *argv, "--out", str(first)]) == 0
+    assert main(["train", "--rerun", str(first), "--out", str(again), "--no-progress"]) == 0
+    assert (first / "params.msgpack").read_bytes() == (again / "params.msgpack").read_bytes()
+    assert (first / "metrics.jsonl").read_text() == (again / "metrics.jsonl").read_text()
+    a, b = (yaml.safe_load((d / "config.yaml").read_text()) for d in (first, again))
+    assert a["drift"] == b["drift"] and a["train"] == b["train"], case
+    if case == "brax-preset":
+        assert a["drift"]["eps"] == pytest.approx(0.3) and a["train"]["advantages"] == "unroll"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--algo", "ppo"], "drop --algo"),
+    (["--seeds", "3"], "drop --seeds"),
+    (["--set", "learning_rate=1e-3"], "drop --set"),
+])
+def test_rerun_refuses_other_settings_and_non_train_dirs(tmp_path, capsys, argv, message):
+    run = train(tmp_path, "run")
+    capsys.readouterr()
+    assert main(["train", "--rerun", run, *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert main(["train", "--rerun", str(tmp_path)]) == 2
+    assert "no config.yaml" in capsys.readouterr().err
