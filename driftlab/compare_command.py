@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from driftlab.cli_args import add_out
     p = sub.add_parser("compare", help="compare train runs: curves, IQM and bootstrap CIs",
                        description="Group the seeds of train run directories by env and "
                                    "algorithm; plot learning curves (mean, 95%% bootstrap band), "
@@ -20,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "bootstrap CI), the probability of improvement over the "
                                    "reference and performance profiles.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="train run directories")
-    p.add_argument("--out", help="output directory (default runs/compare-...)")
+    add_out(p, "output directory", "runs/compare-...")
     p.add_argument("--reference", default="ppo",
                    help="algorithm whose mean final return is 1 on each env's normalised "
                         "scale and that the probability of improvement is taken over "

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from driftlab.cli_args import add_no_progress, add_out, add_set
     p = sub.add_parser("discover", help="meta-learn a drift with evolution strategies",
                        description="ES meta-training of a drift on one or more envs: the LPO "
                                    "network (default), or the constants of another family "
@@ -36,9 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "drift.json (ES mean) and drift_best.json (best member).")
     p.add_argument("--preset", help="a file stem of configs/discover/, e.g. cartpole-tiny")
     p.add_argument("--config", help="YAML file of discovery settings merged over the preset")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. --set population=32 --set inner.num_envs=16")
-    p.add_argument("--out", help="run directory to create (default runs/discover-...)")
+    add_set(p, "--set population=32 --set inner.num_envs=16")
+    add_out(p, "run directory to create", "runs/discover-...")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a run from its latest checkpoint (a run killed before its "
                         "first checkpoint starts over in place)")
@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cpu-devices", default=None, metavar="auto|off|N",
                    help="split the host's CPU cores into N XLA devices for the population "
                         "(default auto: one per core, or $DRIFTLAB_CPU_DEVICES; off: one device)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_no_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:

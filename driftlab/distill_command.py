@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from driftlab.cli_args import add_out
     p = sub.add_parser("distill", help="turn a learned drift into a closed-form formula",
                        description="Fit the PPO-clip, DPO, polynomial and rational families "
                                    "and a symbolic regression (gplearn) to a drift sampled on "
@@ -20,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("drift", metavar="DRIFT_OR_RUN_DIR",
                    help="run directory, drift .json file, a built-in name (ppo, dpo) "
                         "or a shipped drift (driftlab drifts)")
-    p.add_argument("--out", help="output directory (default runs/distill-...)")
+    add_out(p, "output directory", "runs/distill-...")
     p.add_argument("--top", type=int, default=3, help="candidates to export (default 3)")
     p.add_argument("--no-symbolic", action="store_true", help="fit the families only")
     p.add_argument("--no-families", action="store_true", help="symbolic search only")

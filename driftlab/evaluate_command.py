@@ -7,6 +7,7 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from driftlab.cli_args import add_no_progress, add_out
     p = sub.add_parser(
         "evaluate", help="train a drift and baselines on a suite; IQM, P(improvement), profiles",
         description="Train DRIFT, PPO and the other baselines on every env of a suite (each at "
@@ -25,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baselines", default="ppo,dpo",
                    help="comma-separated: ppo, dpo, shipped drift names or drift paths "
                         "(default ppo,dpo; ppo is always trained: it normalises the scores)")
-    p.add_argument("--out", help="report folder (default runs/evaluate-...)")
+    add_out(p, "report folder", "runs/evaluate-...")
     p.add_argument("--resume", action="store_true",
                    help="continue the evaluation in --out: complete runs are kept")
     p.add_argument("--timesteps", type=float,
@@ -35,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "measuring them")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
     p.add_argument("--seed", type=int, default=0, help="base seed of training and bootstrap (0)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_no_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from driftlab.hints import did_you_mean
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from driftlab.cli_args import add_no_progress, add_out
     from driftlab.presets import CONFIG_DIR
 
     names = sorted(p.stem for p in (CONFIG_DIR / "experiments").glob("*.yaml"))
@@ -25,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Recipes: " + ", ".join(names))
     p.add_argument("name", help="recipe name: " + ", ".join(names))
     p.add_argument("--smoke", action="store_true", help="toy budgets that run on a CPU")
-    p.add_argument("--out", help="experiment directory (default runs/experiment-...)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_out(p, "experiment directory", "runs/experiment-...")
+    add_no_progress(p)
 
 
 def load_recipe(name: str) -> dict[str, Any]:

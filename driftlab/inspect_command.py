@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from driftlab.cli_args import add_out
     p = sub.add_parser("inspect", help="plot a drift's surfaces and check the drift conditions",
                        description="Evaluate a drift (run directory, drift .json or built-in "
                                    "name) on an (r, A) grid: heatmaps of D and d(rA - D)/dr, "
@@ -21,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "or a shipped drift (driftlab drifts)")
     p.add_argument("--compare", nargs="*", default=["ppo", "dpo"], metavar="DRIFT",
                    help="drifts to show beside it (default: ppo dpo; pass none for alone)")
-    p.add_argument("--out", help="output directory (default runs/inspect-...)")
+    add_out(p, "output directory", "runs/inspect-...")
     p.add_argument("--r-min", type=float, default=0.25, help="smallest ratio (default 0.25)")
     p.add_argument("--r-max", type=float, default=2.0, help="largest ratio (default 2)")
     p.add_argument("--a-min", type=float, default=-5.0, help="smallest advantage (default -5)")

@@ -21,12 +21,13 @@ ALGOS = ("ppo", "dpo", "lpo", "distilled")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from driftlab.cli_args import add_out
     p = sub.add_parser("quickstart", help="discover, inspect, distill, train and compare, on CPU",
                        description="A small end-to-end run: discover a drift on cartpole-tiny, "
                                    "inspect and distill it, then train PPO, DPO, the learned "
                                    "LPO and the distilled formula on a held-out env and print "
                                    "a comparison table.")
-    p.add_argument("--out", help="quickstart directory (default runs/quickstart-<time>)")
+    add_out(p, "quickstart directory", "runs/quickstart-<time>")
     p.add_argument("--resume", metavar="DIR", help="finish an interrupted quickstart in DIR")
     # Defaults are applied in run(), so --resume can tell a flag given from one left out.
     p.add_argument("--env", help="held-out env for the final comparison (default gymnax/Acrobot-v1)")

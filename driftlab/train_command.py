@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from driftlab.cli_args import add_no_progress, add_out, add_set
     p = sub.add_parser("train", help="train agents with PPO, DPO, a learned LPO or a formula",
                        description="Train --seeds agents in one jit and write a run directory "
                                    "(config.yaml, metrics.jsonl, params.msgpack, "
@@ -28,8 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
     p.add_argument("--timesteps", type=float, help="total environment steps per seed")
     p.add_argument("--config", help="YAML file of settings merged over the env's preset")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one setting, e.g. --set learning_rate=3e-4 --set drift.eps=0.3")
+    add_set(p, "--set learning_rate=3e-4 --set drift.eps=0.3")
     p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="grid over a numeric hyperparameter or drift constant, repeatable: "
                         "--sweep learning_rate=1e-4,3e-4 --sweep drift.alpha=1,2 trains every "
@@ -39,10 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "env) cannot be swept")
     p.add_argument("--drift", help="run directory, drift .json or shipped drift name "
                                     "(see `driftlab drifts`) to load (lpo, distilled)")
-    p.add_argument("--out", help="run directory to create (default runs/train-...)")
+    add_out(p, "run directory to create", "runs/train-...")
     p.add_argument("--chunks", type=int, default=20,
                    help="jitted pieces the run is split into for progress/logging (default 20)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_no_progress(p)
     p.add_argument("--tensorboard", action="store_true",
                    help="also log every update to RUN/tensorboard (pip install "
                         "'driftlab[tensorboard]')")
