@@ -156,7 +156,9 @@ def test_truncate_refuses_a_corrupt_middle_line(tmp_path):
 
 # ---- JSON and YAML files --------------------------------------------------------------------
 
-def test_json_and_yaml_round_trip_with_null_for_non_finite(tmp_path):
+def test_json_writes_null_for_non_finite_and_yaml_keeps_it(tmp_path):
+    """JSON stays strict (null); YAML keeps .inf/.nan so a setting such as the Brax
+    presets' max_grad_norm: inf reads back as itself (train --rerun depends on it)."""
     data = {"a": float("nan"), "b": [float("inf"), 2.0], "c": np.float64(1.5), "d": (1, 2),
             "e": None, "f": {"g": np.array([1.0, np.nan])}}
     expected = {"a": None, "b": [None, 2.0], "c": 1.5, "d": [1, 2], "e": None,
@@ -164,9 +166,11 @@ def test_json_and_yaml_round_trip_with_null_for_non_finite(tmp_path):
     write_json(tmp_path / "x.json", data)
     assert _strict((tmp_path / "x.json").read_text()) == expected
     assert read_json(tmp_path / "x.json") == expected
-    write_yaml(tmp_path / "x.yaml", data)
-    assert read_yaml(tmp_path / "x.yaml") == expected
     assert np.isnan(np.asarray(read_json(tmp_path / "x.json")["f"]["g"], np.float64)[1])
+    write_yaml(tmp_path / "x.yaml", data)
+    back = read_yaml(tmp_path / "x.yaml")
+    assert np.isnan(back["a"]) and back["b"] == [float("inf"), 2.0] and back["c"] == 1.5
+    assert back["d"] == [1, 2] and back["e"] is None and np.isnan(back["f"]["g"][1])
 
 
 @pytest.mark.parametrize("reader", [read_json, read_yaml])
