@@ -420,7 +420,7 @@ def write_report(root: Path, who: list[Contestant], budgets: dict[str, int],
     return EvaluationReport(root, data, text)
 
 
-def _ci(value: float, low: float, high: float, digits: int) -> str:
+def format_ci(value: float, low: float, high: float, digits: int) -> str:
     if not math.isfinite(value):
         return "-"
     interval = f" [{low:.{digits}f}, {high:.{digits}f}]" if math.isfinite(low) else ""
@@ -445,9 +445,9 @@ def report_markdown(data: dict[str, Any], names: list[str]) -> str:
         poi = data["probability_of_improvement"]["algorithms"].get(name)
         mine = [r for r in rows if r["label"] == name and math.isfinite(r["normalized_iqm"])]
         worst = min(mine, key=lambda r: r["normalized_iqm"], default=None)
-        lines.append(f"| {name} | {_ci(agg['iqm'], agg['ci_low'], agg['ci_high'], 3)} | "
+        lines.append(f"| {name} | {format_ci(agg['iqm'], agg['ci_low'], agg['ci_high'], 3)} | "
                      + ("(reference)" if poi is None else
-                        _ci(poi["probability"], poi["ci_low"], poi["ci_high"], 3))
+                        format_ci(poi["probability"], poi["ci_low"], poi["ci_high"], 3))
                      + " | " + (f"{worst['normalized_iqm']:.3f} ({worst['env']})" if worst else "-")
                      + " |")
     lines += ["", "## Per env", "",
@@ -458,8 +458,8 @@ def report_markdown(data: dict[str, Any], names: list[str]) -> str:
             r = next(x for x in rows if x["env"] == env and x["label"] == name)
             seeds = f"{r['seeds']}" + (f" ({r['diverged']} diverged)" if r["diverged"] else "")
             lines.append(f"| {env} | {r['timesteps']:,} | {r['random_return']:.2f} | {name} | "
-                         f"{seeds} | {_ci(r['iqm'], r['ci_low'], r['ci_high'], 2)} | "
-                         f"{_ci(r['normalized_iqm'], r['normalized_ci_low'], r['normalized_ci_high'], 3)} |")
+                         f"{seeds} | {format_ci(r['iqm'], r['ci_low'], r['ci_high'], 2)} | "
+                         f"{format_ci(r['normalized_iqm'], r['normalized_ci_low'], r['normalized_ci_high'], 3)} |")
     diverged = sum(r["diverged"] for r in rows)
     if diverged:
         lines += ["", f"**{diverged} seed(s) diverged** (losses or parameters NaN/inf): they have "

@@ -24,7 +24,9 @@ def _number(value: float, digits: int = 1) -> str:
 
 
 def _ci(value: float, low: float, high: float) -> str:
-    return f"{_number(value, 2)} [{_number(low, 2)}, {_number(high, 2)}]"
+    from driftlab.evaluation import format_ci  # evaluate's own report format
+
+    return format_ci(value, low, high, 2)
 
 
 def report_rows(name: str, data: dict[str, Any], roles: dict[str, str]) -> list[str]:
