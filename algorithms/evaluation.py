@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from driftlab.algorithms.trainer import Trainer, TrainResult
-from driftlab.envs import ClipAction, Environment, NormalizeObservation, Vectorized
+from driftlab.envs import ClipAction, Environment, Vectorized
 
 
 def final_return(episode_return: Any, fraction: float = 0.1) -> Any:
@@ -63,14 +63,14 @@ def evaluate_policy(trainer: Trainer, result: TrainResult, key: jax.Array,
     policy, cfg = trainer.policy, trainer.config
     env = ClipAction(trainer.env) if policy.kind == "gaussian" else trainer.env
     env = Vectorized(env, num_envs)
-    # Only its `_normalize` is used: the same clip and epsilon as in training.
-    normalizer = NormalizeObservation(env)
-    use_stats = cfg.normalize_obs and result.obs_stats is not None
+    stats = result.obs_stats if cfg.normalize_obs else None
+    if stats is not None:  # flat, like the observations: "step" keeps the env's obs shape
+        stats = stats.replace(mean=stats.mean.reshape(-1), var=stats.var.reshape(-1))
 
     def observe(obs: jax.Array) -> jax.Array:  # (num_envs, *obs_shape) -> (num_envs, obs_dim)
-        if use_stats:
-            obs = normalizer._normalize(obs, result.obs_stats)
-        return obs.reshape(num_envs, trainer.obs_dim)
+        obs = obs.reshape(num_envs, trainer.obs_dim)
+        # The same clip and epsilon as in training, with either obs_norm_update.
+        return obs if stats is None else trainer.normalize_obs(obs, stats)
 
     def step(carry, _):
         state, obs, key, returns, finished = carry

@@ -7,6 +7,8 @@ drift plugs into.
 One update is four named steps (`Trainer.update`):
 
     collect   num_steps steps of num_envs envs under the current policy (one scan)
+              (with obs_norm_update "update": then the observation statistics take
+              in the rollout and normalise it, `normalize_rollout`)
     batch     advantages and value targets: the advantage mode's batch
     learn     update_epochs epochs, each a scan of minibatch steps (grad of `loss`)
     metrics   the loss's metrics averaged, plus the episodes that ended
@@ -49,7 +51,12 @@ from driftlab.envs import (
     ScaleReward,
     Vectorized,
 )
-from driftlab.envs.wrappers import NormalizeObservationState, RunningMeanStd
+from driftlab.envs.wrappers import (
+    NormalizeObservationState,
+    RunningMeanStd,
+    normalize_observation,
+    normalize_observation_brax,
+)
 
 
 @struct.dataclass
@@ -61,6 +68,9 @@ class RunnerState:
     key: jax.Array
     update: jax.Array  # updates done so far (int32)
     last_return: jax.Array  # latest mean episodic return (NaN until one ends)
+    # The normaliser with obs_norm_update "update" (`obs` above is then raw); None
+    # otherwise ("step" keeps it in the env state, NormalizeObservation).
+    obs_stats: RunningMeanStd | None = None
 
 
 @struct.dataclass
@@ -80,6 +90,8 @@ class Trainer:
                                   config.continuous, config.init, config.obs_clip)
         self.critic = make_critic(config.critic_hidden, config.activation, config.init)
         self.obs_dim = math.prod(env.observation_shape)
+        # Observations normalised once per update (Brax) rather than in the env wrapper.
+        self.per_update_norm = config.normalize_obs and config.obs_norm_update == "update"
         # The one choice of advantage mode (algorithms/advantages.py); the policy's kind
         # (networks.make_policy) is the other.
         self.advantages = ADVANTAGES[config.advantages](config, self.value)
@@ -90,7 +102,7 @@ class Trainer:
         if self.policy.kind == "gaussian":
             env = ClipAction(env)
         env = Vectorized(env, cfg.num_envs)
-        if cfg.normalize_obs:
+        if cfg.normalize_obs and not self.per_update_norm:
             env = NormalizeObservation(env)  # clips at 10; obs_clip (Brax: 5) in the networks
         if cfg.normalize_reward:
             env = NormalizeReward(env, hp.gamma)
@@ -141,6 +153,7 @@ class Trainer:
             key=key,
             update=jnp.zeros((), jnp.int32),
             last_return=jnp.full((), jnp.nan, jnp.float32),
+            obs_stats=RunningMeanStd.empty((self.obs_dim,)) if self.per_update_norm else None,
         )
 
     def update(self, state: RunnerState, drift_params: Any,
@@ -149,8 +162,11 @@ class Trainer:
         collect -> advantages (the batch) -> learn (SGD epochs) -> metrics."""
         hp = self.config.hyperparams if hparams is None else hparams
         state, traj, cuts = self.collect(state, self._vector_env(hp))
+        last_obs = state.obs
+        if self.per_update_norm:
+            state, traj, cuts, last_obs = self.normalize_rollout(state, traj, cuts)
         progress = state.update.astype(jnp.float32) / self.config.num_updates
-        batch, batch_metrics = self.advantages.batch(state.params, traj, state.obs, cuts, hp)
+        batch, batch_metrics = self.advantages.batch(state.params, traj, last_obs, cuts, hp)
         state, aux = self.learn(state, batch, drift_params, hp, progress)
         metrics, last_return = self.metrics(traj, aux, batch_metrics, state.last_return)
         return state.replace(update=state.update + 1, last_return=last_return), metrics
@@ -164,7 +180,7 @@ class Trainer:
         def env_step(carry, step):
             env_state, obs, cuts, key = carry
             key, k_act, k_env = jax.random.split(key, 3)
-            raw, log_prob = policy.sample(state.params["actor"], k_act, obs)
+            raw, log_prob = policy.sample(state.params["actor"], k_act, self._observe(state, obs))
             next_obs, env_state, reward, terminated, truncated, info = env.step(
                 k_env, env_state, policy.to_env_action(raw))
             cuts = self.advantages.record(cuts, step, truncated, self._flat(info["final_obs"]))
@@ -179,6 +195,32 @@ class Trainer:
         (env_state, obs, cuts, key), traj = jax.lax.scan(
             env_step, (state.env_state, state.obs, cuts, state.key), jnp.arange(cfg.num_steps))
         return state.replace(env_state=env_state, obs=obs, key=key), traj, cuts
+
+    def _observe(self, state: RunnerState, obs: jax.Array) -> jax.Array:
+        """What the networks see while acting: with per-update normalisation, `obs`
+        normalised with the statistics of the last update (held for the rollout)."""
+        return self.normalize_obs(obs, state.obs_stats) if self.per_update_norm else obs
+
+    def normalize_obs(self, obs: jax.Array, stats: RunningMeanStd) -> jax.Array:
+        """`obs` (..., *stats.mean.shape) normalised as this config's normaliser does
+        (obs_norm_update "step": Gymnasium's formula, "update": Brax's)."""
+        if self.per_update_norm:
+            return normalize_observation_brax(obs, stats)
+        return normalize_observation(obs, stats)
+
+    def normalize_rollout(self, state: RunnerState, traj: Transition, cuts: Cuts
+                          ) -> tuple[RunnerState, Transition, Cuts, jax.Array]:
+        """obs_norm_update "update" (Brax's PPO, brax/training/agents/ppo/train.py,
+        `training_step`): the statistics take in every observation the rollout acted
+        on, (num_steps * num_envs) rows, once, before the SGD epochs; the rollout,
+        its truncation cuts and the bootstrap observation are then normalised with
+        them (Brax's formula, `normalize_observation_brax`). Returns (state with
+        the new statistics, traj, cuts, last obs)."""
+        stats = state.obs_stats.update(traj.obs.reshape(-1, self.obs_dim))
+        traj = traj._replace(obs=normalize_observation_brax(traj.obs, stats))
+        cuts = cuts._replace(obs=normalize_observation_brax(cuts.obs, stats))
+        return (state.replace(obs_stats=stats), traj, cuts,
+                normalize_observation_brax(state.obs, stats))
 
     def learn(self, state: RunnerState, batch: Any, drift_params: Any, hp: Hyperparams,
               progress: jax.Array) -> tuple[RunnerState, dict[str, jax.Array]]:
@@ -279,7 +321,8 @@ class Trainer:
                             num_updates)
 
     def result(self, state: RunnerState, metrics: dict[str, jax.Array]) -> TrainResult:
-        return TrainResult(metrics, state.params, find_obs_stats(state.env_state))
+        stats = state.obs_stats if self.per_update_norm else find_obs_stats(state.env_state)
+        return TrainResult(metrics, state.params, stats)
 
     def train(self, key: jax.Array, drift_params: Any,
               hparams: Hyperparams | None = None) -> TrainResult:

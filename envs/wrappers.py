@@ -95,7 +95,14 @@ class RunningMeanStd:
 
     @classmethod
     def zeros(cls, shape: tuple[int, ...]) -> RunningMeanStd:
+        """Gymnasium's start: a prior of 1e-4 samples with mean 0, variance 1."""
         return cls(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4))
+
+    @classmethod
+    def empty(cls, shape: tuple[int, ...]) -> RunningMeanStd:
+        """Brax's start (`brax.training.acme.running_statistics.init_state`): no
+        samples, mean 0 and variance 1 until the first batch, which then sets both."""
+        return cls(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(0.0))
 
     def update(self, batch: jax.Array) -> RunningMeanStd:
         batch_mean, batch_var = batch.mean(axis=0), batch.var(axis=0)
@@ -114,17 +121,33 @@ class NormalizeObservationState:
     stats: RunningMeanStd
 
 
+def normalize_observation(obs: jax.Array, stats: RunningMeanStd,
+                          clip: float = 10.0) -> jax.Array:
+    """Gymnasium's: (obs - mean) / sqrt(var + 1e-8), clipped to +-clip;
+    obs (..., *stats.mean.shape)."""
+    obs = (obs - stats.mean) / jnp.sqrt(stats.var + 1e-8)
+    return jnp.clip(obs, -clip, clip)
+
+
+def normalize_observation_brax(obs: jax.Array, stats: RunningMeanStd) -> jax.Array:
+    """Brax's (brax/training/acme/running_statistics.py, `update`'s std and
+    `normalize`): (obs - mean) / std, std = sqrt(var) clipped to [1e-6, 1e6]; no
+    clip of the result (Brax's PPO passes none; `obs_clip` does it in the networks)."""
+    return (obs - stats.mean) / jnp.clip(jnp.sqrt(stats.var), 1e-6, 1e6)
+
+
 class NormalizeObservation(Wrapper):
     """Standardises observations of a *vectorised* env with running statistics
-    over all envs; also normalises `info["final_obs"]` with the same statistics."""
+    over all envs, updated at every step (Gymnasium's NormalizeObservation, the
+    `obs_norm_update: step` of TrainConfig); also normalises `info["final_obs"]`
+    with the same statistics."""
 
     def __init__(self, env: Environment, clip: float = 10.0):
         super().__init__(env)
         self.clip = clip
 
     def _normalize(self, obs: jax.Array, stats: RunningMeanStd) -> jax.Array:
-        obs = (obs - stats.mean) / jnp.sqrt(stats.var + 1e-8)
-        return jnp.clip(obs, -self.clip, self.clip)
+        return normalize_observation(obs, stats, self.clip)
 
     def reset(self, key: jax.Array) -> tuple[jax.Array, NormalizeObservationState]:
         obs, env_state = self.env.reset(key)

@@ -100,6 +100,9 @@ def cases() -> dict[str, Callable[[int], dict]]:
         "breakout-dpo-5e5": learning("gymnax/Breakout-MinAtar", "dpo", 500_000),
         "inverted-pendulum-brax-mode-2e6": lambda n: {"finals": _chunked(
             lambda k: train_brax_cpu({}, eps=0.3, keys=k), n)},
+        # The same with the preset's own normaliser, updated once per update (Brax's).
+        "inverted-pendulum-brax-mode-obs-update-2e6": lambda n: {"finals": _chunked(
+            lambda k: train_brax_cpu({"obs_norm_update": "update"}, eps=0.3, keys=k), n)},
         "shipped-cartpole": shipped,
         "distilled-dpo-cartpole-1e5": distilled_dpo,
     }
