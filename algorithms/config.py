@@ -19,7 +19,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,11 @@ ContinuousPolicy = typing.Literal["clip", "tanh", "brax_tanh"]
 AdvantageMode = typing.Literal["rollout", "unroll"]
 KernelInit = typing.Literal["orthogonal", "lecun_uniform"]
 BudgetCount = typing.Literal["floor", "brax"]
+# When the observation normaliser learns: "step" after every env step (Gymnasium's
+# NormalizeObservation, purejaxrl); "update" once per update from the whole rollout,
+# before the SGD epochs, the policy acting on the previous update's statistics (Brax's
+# PPO, brax/training/agents/ppo/train.py; the LPO/DPO paper's dpo/brax_drift.py).
+ObsNormUpdate = typing.Literal["step", "update"]
 
 
 # ---- the typed step -----------------------------------------------------------
@@ -185,6 +190,31 @@ def field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+def require_mapping(values: Any, what: str, example: str,
+                    error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """A copy of `values` as a dict, or `error`: "<what> must be a mapping such as <example>"."""
+    if not isinstance(values, Mapping):
+        raise error(f"{what} must be a mapping such as {example}, got {values!r}")
+    return dict(values)
+
+
+def typed_fields(cls: type, values: Mapping[str, Any], what: str,
+                 error: type[ConfigError] = ConfigError, skip: Iterable[str] = (),
+                 known_elsewhere: Iterable[str] = ()) -> dict[str, Any]:
+    """`values` as keyword arguments of the dataclass `cls` (leaving out the fields in
+    `skip`): an unknown key is `error` "unknown <what> 'key'" with the nearest known
+    name (of the fields and `known_elsewhere`), and every value passes `coerce` with
+    its field's annotation. The one mapping -> settings step of every config class."""
+    types_ = {k: v for k, v in field_types(cls).items() if k not in set(skip)}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in types_:
+            hint = did_you_mean(key, [*types_, *known_elsewhere], quote=True)
+            raise error(f"unknown {what} {key!r}{hint}")
+        out[key] = coerce(key, value, types_[key], error)
+    return out
+
+
 @struct.dataclass
 class Hyperparams:
     """Numeric hyperparameters; every field is a leaf (scalar or batched array)."""
@@ -222,6 +252,7 @@ class TrainConfig:
     anneal_lr: bool = True
     normalize_advantages: bool = True
     normalize_obs: bool = False
+    obs_norm_update: ObsNormUpdate = "step"  # see ObsNormUpdate; used with normalize_obs
     normalize_reward: bool = False
     clip_value_loss: bool = True
     adam_eps: float = 1e-5
@@ -270,27 +301,15 @@ class TrainConfig:
         may be given flat or under `hyperparams:`. Unknown keys are errors, and
         every value passes the typed step (`coerce`) of its field's annotation;
         hyperparameters are numbers."""
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"training settings must be a mapping such as {{num_envs: 4}}, "
-                              f"got {values!r}")
-        values = dict(values)
+        values = require_mapping(values, "training settings", "{num_envs: 4}")
         hp_raw = values.pop("hyperparams", None)
         if hp_raw is not None and not isinstance(hp_raw, Mapping):
             raise ConfigError(f"hyperparams must be a mapping of hyperparameters such as "
                               f"{{learning_rate: 3e-4}} (dict), got {hp_raw!r}")
         hp = dict(hp_raw or {})
-        types_ = field_types(cls)
-        struct_names = set(types_) - {"hyperparams"}
-        kwargs: dict[str, Any] = {}
-        flat_hp: dict[str, Any] = {}
-        for key, value in values.items():
-            if key in HYPERPARAM_NAMES:
-                flat_hp[key] = value
-            elif key in struct_names:
-                kwargs[key] = coerce(key, value, types_[key])
-            else:
-                hint = did_you_mean(key, [*struct_names, *HYPERPARAM_NAMES], quote=True)
-                raise ConfigError(f"unknown training setting {key!r}{hint}")
+        flat_hp = {key: values.pop(key) for key in list(values) if key in HYPERPARAM_NAMES}
+        kwargs = typed_fields(cls, values, "training setting", skip=["hyperparams"],
+                              known_elsewhere=HYPERPARAM_NAMES)
         for key in hp:
             if key not in HYPERPARAM_NAMES:
                 raise ConfigError(f"unknown hyperparameter {key!r}; known: {', '.join(HYPERPARAM_NAMES)}")

@@ -5,22 +5,29 @@ dict `algorithms.TrainConfig.from_dict` takes, preset plus overrides): the
 front door (driftlab) owns presets, discovery only checks and uses them.
 
 Longer than ~300 lines: every discovery setting with its check and one-line
-error; one declared mapping-to-dataclass helper shared with TrainConfig is the planned
-reduction (issue 20).
+error. The mapping -> dataclass step is shared with TrainConfig
+(`algorithms.config.typed_fields`); the `drift:` block is its own value
+(discovery/drift_choice.py).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-import jax
-
 from driftlab.algorithms import ConfigError, TrainConfig
-from driftlab.algorithms.config import check_adam_betas, check_seed, coerce, field_types
+from driftlab.algorithms.config import (
+    check_adam_betas,
+    check_seed,
+    require_mapping,
+    typed_fields,
+)
+from driftlab.discovery.drift_choice import LEGACY_KEYS, DriftChoice
+from driftlab.discovery.errors import DiscoveryError
 from driftlab.hints import did_you_mean
 
 # The discovery modes, declared once as Literals (`coerce` checks a setting against its
@@ -40,88 +47,6 @@ FITNESS_MODES = get_args(FitnessMode)
 # member_batch "auto" on CPU: members per vmapped batch fill about this many bytes
 # of rollout observations (a few cores' share of cache plus what XLA keeps beside it).
 CPU_BATCH_BYTES = 16 * 2**20
-
-
-class DiscoveryError(ConfigError):
-    """A discovery setting that cannot work; the message names the fix.
-
-    Subclasses ConfigError so the CLI already prints it as one line."""
-
-
-# The `drift:` block: `kind` plus the family's options. LPO's options are fields of
-# their own (configs written before the block had a `kind` stay valid); `from` names
-# a distilled formula; any other family's options go to `drift_args` (its factory's
-# keyword arguments: DPO's alpha/beta or PPO's eps set the ES start).
-LPO_OPTIONS = ("temporal", "ppo_init", "hidden")
-DRIFT_FIELDS = ("drift_kind", *LPO_OPTIONS, "drift_from", "drift_args")
-
-
-def family_options(kind: str) -> list[str]:
-    """The option names of drift family `kind` in a `drift:` block (empty if unknown)."""
-    import inspect
-
-    from driftlab.algorithms.drifts import DRIFTS
-
-    if kind == "lpo":
-        return list(LPO_OPTIONS)
-    if kind == "distilled":
-        return ["from"]
-    try:
-        parameters = inspect.signature(DRIFTS[kind]).parameters.values()
-    except (KeyError, TypeError, ValueError):
-        return []
-    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-
-
-def _takes(kind: str) -> str:
-    names = family_options(kind)
-    return f"kind {kind} takes {', '.join(names)}" if names else f"kind {kind} takes no options"
-
-
-def check_kind(kind: str) -> None:
-    """DiscoveryError unless `kind` is a registered drift family with parameters."""
-    from driftlab.algorithms.drifts import DRIFTS
-
-    evolvable = sorted(k for k in DRIFTS if k != "none")
-    if kind == "none":
-        raise DiscoveryError(f"drift kind none has no parameters to evolve; choose one of "
-                             f"{', '.join(evolvable)}")
-    if kind not in DRIFTS:
-        hint = did_you_mean(kind, evolvable)
-        raise DiscoveryError(f"unknown drift kind {kind!r}{hint}; the registered families "
-                             f"are {', '.join(evolvable)} (register_drift adds more)")
-
-
-def _drift_fields(block: Mapping[str, Any], kind: Any) -> dict[str, Any]:
-    """The DiscoveryConfig fields of a `drift:` block ({kind, ...options})."""
-    out: dict[str, Any] = {}
-    block = dict(block)
-    if "kind" in block:
-        kind = block.pop("kind")
-        if not isinstance(kind, str):
-            raise DiscoveryError(f"drift.kind must be a drift family name such as lpo or dpo "
-                                 f"(str), got {kind!r}")
-        out["drift_kind"] = kind
-    if kind == "ta-lpo":
-        kind = out["drift_kind"] = "lpo"
-        out["temporal"] = True
-    if kind != "lpo" and isinstance(kind, str):
-        check_kind(kind)
-    if kind == "lpo" or not isinstance(kind, str):
-        for key, value in block.items():
-            if key not in LPO_OPTIONS:
-                raise DiscoveryError(f"unknown drift option {key!r} for kind lpo; use "
-                                     f"{', '.join(LPO_OPTIONS)} (or set drift.kind)")
-            out[key] = value
-        return out
-    for key in block:
-        if key in LPO_OPTIONS:
-            raise DiscoveryError(f"drift option {key!r} belongs to kind lpo, not {kind}; drop it "
-                                 f"from the drift: block ({_takes(kind)})")
-    if "from" in block:
-        out["drift_from"] = block.pop("from")
-    out["drift_args"] = block
-    return out
 
 
 @dataclass(frozen=True)
@@ -157,12 +82,7 @@ class DiscoveryConfig:
     test_envs: tuple[str, ...] = ()
     train: dict[str, dict[str, Any]] = field(default_factory=dict)  # resolved per env
     # drift family: the `drift:` block, {kind: lpo|dpo|ppo|distilled|<registered>, ...}
-    drift_kind: str = "lpo"
-    temporal: bool = False  # lpo only
-    ppo_init: bool = False  # lpo only
-    hidden: int = 128  # lpo only
-    drift_from: str | None = None  # distilled only: `from:`, a formula drift.json / run dir / name
-    drift_args: dict[str, Any] = field(default_factory=dict)  # other families' own options
+    drift: DriftChoice = field(default_factory=DriftChoice)
     init_drift: str | None = None  # drift .json / run dir for the ES start (same family)
     # LPO without init_drift: "random" (default) draws the mean ~ N(0, init_scale^2) so that
     # antithetic pairs are different drifts; "zeros" is the published start, where the
@@ -239,57 +159,26 @@ class DiscoveryConfig:
             return len(self.envs) > 1
         return bool(self.normalize_fitness)
 
-    @property
-    def drift_options(self) -> dict[str, Any]:
-        """The options `make_drift(drift_kind, ...)` takes (distilled: see `drift_from`)."""
-        if self.drift_kind == "lpo":
-            return {"temporal": self.temporal, "ppo_init": self.ppo_init, "hidden": self.hidden}
-        return dict(self.drift_args)
-
-    @property
-    def drift_block(self) -> dict[str, Any]:
-        """The `drift:` block as a user writes it: {kind, ...options}."""
-        if self.drift_kind == "lpo":
-            return {"kind": "lpo", **self.drift_options}
-        if self.drift_kind == "distilled":
-            return {"kind": "distilled", "from": self.drift_from}
-        return {"kind": self.drift_kind, **self.drift_args}
-
-    # ---- construction ----
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> DiscoveryConfig:
         """Build from a (preset + overrides) dict; unknown keys are errors and every
         value passes the typed step of its field's annotation (`driftlab.algorithms.config.coerce`).
         `drift: {temporal, ppo_init, hidden}` may be nested."""
-        if not isinstance(values, Mapping):
-            raise DiscoveryError(f"discovery settings must be a mapping such as "
-                                 f"{{population: 16}}, got {values!r}")
-        values = dict(values)
-        drift = values.pop("drift", None) or {}
-        if not isinstance(drift, Mapping):
-            raise DiscoveryError(f"drift must be a mapping like {{temporal: false, ppo_init: "
-                                 f"true}} or {{kind: dpo}} (dict), got {drift!r}")
-        values.update(_drift_fields(drift, values.get("drift_kind", "lpo")))
-        types_ = field_types(cls)
-        for key in values:
-            if key not in types_:
-                hint = did_you_mean(key, types_, quote=True)
-                raise DiscoveryError(f"unknown discovery setting {key!r}{hint}")
-        values = {key: coerce(key, value, types_[key], DiscoveryError)
-                  for key, value in values.items()}
-        config = cls(**values)
+        values = require_mapping(values, "discovery settings", "{population: 16}",
+                                 DiscoveryError)
+        legacy = {key: values.pop(key) for key in LEGACY_KEYS if key in values}
+        drift = DriftChoice.from_block(values.pop("drift", None), legacy)
+        config = cls(**typed_fields(cls, values, "discovery setting", DiscoveryError,
+                                    skip=["drift"], known_elsewhere=LEGACY_KEYS), drift=drift)
         config.validate()
         return config
 
     def to_dict(self) -> dict[str, Any]:
         """Plain settings that `from_dict` reads back; the family as a `drift:` block
         (where the drift fields stand)."""
-        out: dict[str, Any] = {}
-        for key, value in dataclasses.asdict(self).items():
-            if key == "drift_kind":
-                out["drift"] = self.drift_block
-            elif key not in DRIFT_FIELDS:
-                out[key] = value
+        out = {f.name: (self.drift.block() if f.name == "drift" else
+                        copy.deepcopy(getattr(self, f.name)))
+               for f in dataclasses.fields(self)}
         for key in ("envs", "heldout_envs", "validation_envs", "test_envs"):
             out[key] = list(getattr(self, key))
         return out
@@ -311,42 +200,6 @@ class DiscoveryConfig:
     def scored_envs(self) -> tuple[str, ...]:
         """Envs whose returns are turned into normalised scores: meta and validation."""
         return (*self.envs, *self.validation_envs)
-
-    def validate_drift(self) -> None:
-        """The `drift:` block: a registered family with parameters, only its options."""
-        from driftlab.algorithms.drifts import make_drift
-
-        kind = self.drift_kind
-        check_kind(kind)
-        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in LPO_OPTIONS}
-        if kind != "lpo":
-            for key in LPO_OPTIONS:
-                if getattr(self, key) != defaults[key]:
-                    raise DiscoveryError(f"drift option {key!r} belongs to kind lpo, not {kind}; "
-                                         f"drop it ({_takes(kind)})")
-        if kind != "distilled" and self.drift_from is not None:
-            raise DiscoveryError(f"drift option 'from' is only for kind distilled, not {kind} "
-                                 f"({_takes(kind)})")
-        if kind in ("lpo", "distilled"):
-            for key in self.drift_args:
-                raise DiscoveryError(f"unknown drift option {key!r} for kind {kind}; "
-                                     f"{_takes(kind)}")
-        if kind == "distilled":
-            if not (isinstance(self.drift_from, str) and self.drift_from.strip()):
-                raise DiscoveryError(
-                    "drift kind distilled needs `from:` naming the formula to refine: a drift.json "
-                    "written by `driftlab distill`, a distill run directory or a shipped drift "
-                    "name, e.g. drift: {kind: distilled, from: runs/distill-.../drift.json}")
-            return
-        if kind == "lpo":
-            return
-        try:
-            drift = make_drift(kind, **self.drift_args)
-        except (ConfigError, ValueError, TypeError) as err:
-            raise DiscoveryError(f"drift: {err}") from None
-        if not jax.tree.leaves(drift.default_params):
-            raise DiscoveryError(f"drift kind {kind} has no parameters to evolve; choose "
-                                 "another family (drift.kind)")
 
     def validate(self) -> None:
         """Raise DiscoveryError (one line, naming the fix) for unusable settings."""
@@ -370,7 +223,7 @@ class DiscoveryConfig:
                                      f"inner_per_env: or train:): {err}") from None
         check_seed(self.seed, "seed", DiscoveryError)
         check_strategy_name(self.strategy)
-        self.validate_drift()
+        self.drift.validate()
         if self.population < 2:
             raise DiscoveryError(f"population must be >= 2, got {self.population}")
         if self.strategy == "Open_ES" and self.antithetic and self.population % 2:
@@ -378,7 +231,7 @@ class DiscoveryConfig:
                 f"population={self.population} is odd but antithetic sampling needs pairs; "
                 f"use population={self.population + 1} or set antithetic=false")
         for key in ("generations", "rollouts_per_member", "eval_every", "eval_seeds",
-                    "checkpoint_every", "keep_checkpoints", "reference_seeds", "hidden",
+                    "checkpoint_every", "keep_checkpoints", "reference_seeds",
                     "eval_envs"):
             if getattr(self, key) < 1:
                 raise DiscoveryError(f"{key} must be >= 1, got {getattr(self, key)}")

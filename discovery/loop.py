@@ -49,7 +49,8 @@ from driftlab.algorithms.storage import (
     truncate_jsonl,
 )
 from driftlab.discovery import checkpoint, fitness, sharding
-from driftlab.discovery.config import DiscoveryConfig, DiscoveryError, family_options
+from driftlab.discovery.config import DiscoveryConfig, DiscoveryError
+from driftlab.discovery.drift_choice import family_options
 from driftlab.discovery.exports import (
     export_drifts,
     refresh_exports,
@@ -85,25 +86,25 @@ def _family_name(kind: Any) -> str:
 
 
 def build_drift(config: DiscoveryConfig) -> Drift:
-    """The drift family `config.drift_kind` with its options; for `distilled`, the
+    """The drift family `config.drift.kind` with its options; for `distilled`, the
     formula of `drift.from` (its constants are the default start)."""
-    kind = config.drift_kind
+    kind = config.drift.kind
     if kind != "distilled":
         try:
-            return make_drift(kind, **config.drift_options)
+            return make_drift(kind, **config.drift.options)
         except ValueError as err:  # ConfigError, UnknownDriftError: checked by validate too
             raise DiscoveryError(f"drift: {err}") from None
     try:
-        loaded, params = load_drift(config.drift_from)
+        loaded, params = load_drift(config.drift.source)
     except DriftFileError as err:
         raise DiscoveryError(f"drift.from: {err}") from None
-    found = loaded.spec.get("kind")
+    found, source = loaded.spec.get("kind"), config.drift.source
     if found != "distilled":
-        raise DiscoveryError(f"drift.from {config.drift_from} is {_a(_family_name(found))} drift, "
+        raise DiscoveryError(f"drift.from {source} is {_a(_family_name(found))} drift, "
                              f"not a distilled formula; evolve it with drift: {{kind: {found}}} "
-                             f"and init_drift: {config.drift_from}")
+                             f"and init_drift: {source}")
     if not jax.tree.leaves(params):
-        raise DiscoveryError(f"the formula of {config.drift_from} has no constants to evolve "
+        raise DiscoveryError(f"the formula of {source} has no constants to evolve "
                              f"({loaded.spec.get('expression')}); pick one with constants")
     # The file's parameters (a refined formula's constants) are the family's start.
     return dataclasses.replace(loaded, default_params=jax.tree.map(jnp.asarray, params))
@@ -114,7 +115,7 @@ def load_initial_drift(config: DiscoveryConfig, drift: Drift) -> Any:
     the same family), else for LPO (`init_mean`) a small random mean drawn from
     the run's seed, or zeros (published), and for every other family its
     defaults (the `drift:` options, a distilled formula's constants)."""
-    kind = drift.spec.get("kind", config.drift_kind)
+    kind = drift.spec.get("kind", config.drift.kind)
     if not config.init_drift:
         if kind != "lpo" or config.init_mean == "zeros":
             return drift.default_params
@@ -158,13 +159,13 @@ class Discovery:
         self.config = config
         self.drift = build_drift(config)
         self.init_params = load_initial_drift(config, self.drift)  # drift parameters
-        self.space: SearchSpace = search_space(self.drift.spec.get("kind", config.drift_kind),
+        self.space: SearchSpace = search_space(self.drift.spec.get("kind", config.drift.kind),
                                                self.init_params)
         self.init_coords = self.space.encode(self.init_params)  # what the ES moves
         self.es, self.es_params = make_strategy(config, self.init_coords)
         _, self.unravel = ravel_pytree(self.init_coords)
         # Closed-form families with few constants log them every generation.
-        self.logs_constants = config.drift_kind != "lpo" and self.space.low_dimensional
+        self.logs_constants = config.drift.kind != "lpo" and self.space.low_dimensional
         self.mesh = mesh if mesh is not None else sharding.make_mesh()
         self.num_devices = int(self.mesh.devices.size)
         self.padded = sharding.padded_size(config.population, self.num_devices,
@@ -430,7 +431,7 @@ class Discovery:
             spec["constants"] = {**spec.get("constants", {}), **values}
             for stale in ("latex", "formula", "fit"):  # they print the distilled constants
                 spec.pop(stale, None)
-            spec["refined_from"] = str(self.config.drift_from)
+            spec["refined_from"] = str(self.config.drift.source)
         else:
             accepted = family_options(kind)
             spec.update({name: value for name, value in values.items() if name in accepted})

@@ -80,7 +80,6 @@ def print_result(result: DiscoverResult) -> None:
 
         print(f"constants: start {text(outcome.start_constants)}; ES mean "
               f"{text(outcome.constants)}")
-    kind = config.drift_kind
-    algo = "ta-lpo" if kind == "lpo" and config.temporal else kind
+    algo = config.drift.algo
     print(f"run directory: {run_dir} (train with: driftlab train --algo "
           f"{algo} --env ENV --drift {run_dir})")

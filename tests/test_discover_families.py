@@ -178,7 +178,7 @@ def test_mismatched_init_drift_is_one_line(tmp_path, capsys):
 
 def test_drift_block_round_trips_and_old_configs_still_read():
     old = tiny_config("cartpole-tiny")  # `drift: {temporal, ppo_init}` without a kind
-    assert old.drift_kind == "lpo" and old.ppo_init
+    assert old.drift.kind == "lpo" and old.drift.options["ppo_init"]
     assert old.to_dict()["drift"] == {"kind": "lpo", "temporal": False, "ppo_init": True,
                                       "hidden": 128}
     flat = {k: v for k, v in old.to_dict().items() if k != "drift"}  # as configs were saved
@@ -187,7 +187,7 @@ def test_drift_block_round_trips_and_old_configs_still_read():
     for block in ({"kind": "dpo", "alpha": 1.0}, {"kind": "ppo"}, {"kind": "ta-lpo"}):
         config = tiny_config("dpo-cartpole", drift=block)
         assert DiscoveryConfig.from_dict(config.to_dict()) == config
-    assert tiny_config("dpo-cartpole", drift={"kind": "ta-lpo"}).temporal
+    assert tiny_config("dpo-cartpole", drift={"kind": "ta-lpo"}).drift.options["temporal"]
     with pytest.raises(DiscoveryError, match="unknown drift kind 'dpoo' .did you mean dpo"):
         tiny_config("dpo-cartpole", drift={"kind": "dpoo"})
     with pytest.raises(DiscoveryError, match="belongs to kind lpo, not dpo"):

@@ -82,7 +82,7 @@ def test_bad_adam_beta_is_a_config_error():
                                         ("multi-minatar", "final_update")])
 def test_published_discovery_presets(name, mode):
     config = build_config(name, None, {})
-    assert config.ppo_init
+    assert config.drift.options["ppo_init"]
     assert (config.sigma_min, config.lr_min, config.adam_b1, config.adam_b2) == (
         0.01, 0.001, 0.99, 0.999)
     assert config.fitness == mode
