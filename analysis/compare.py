@@ -451,6 +451,53 @@ def plot_curves(groups: list[RunGroup], out: Path, seed: int = 0) -> list[Path]:
             for env in sorted({g.env for g in groups})]
 
 
+@dataclass
+class GroupStatistics:
+    """Every statistic of a comparison, computed once from the same groups (used by
+    `driftlab compare` and `driftlab evaluate`): the per-env table, the normalised
+    scores, their aggregate IQM per label, P(label > reference) and performance
+    profiles on one tau grid."""
+
+    rows: list[Row]
+    norm: Normalization
+    normalized: dict[str, dict[str, float]]
+    improvement: dict[str, dict[str, float]]
+    taus: np.ndarray
+    profiles: dict[str, tuple]
+    reference: str
+
+    def record(self) -> dict[str, Any]:
+        """The JSON both reports hold: probability of improvement and profiles."""
+        return {
+            "probability_of_improvement": {"over": self.reference,
+                                           "algorithms": self.improvement},
+            "performance_profile": {"taus": self.taus, "algorithms": {
+                label: {"profile": p, "ci_low": lo, "ci_high": hi}
+                for label, (p, lo, hi) in self.profiles.items()}}}
+
+    def plot(self, groups: list[RunGroup], folder: Path, title: str,
+             seed: int = 0) -> list[Path]:
+        """performance_profile.png (titled `title`), then learning_curves_<env>.png."""
+        profile = plot_performance_profiles(self.taus, self.profiles,
+                                            folder / "performance_profile.png", title,
+                                            self.reference, self.norm.scheme)
+        return [profile, *plot_curves(groups, folder, seed)]
+
+
+def group_statistics(groups: list[RunGroup], reference: str,
+                     random_returns: dict[str, float] | None, resamples: int = 2000,
+                     seed: int = 0) -> GroupStatistics:
+    """`GroupStatistics` of `groups`, scores normalised by `reference` and
+    `random_returns` (`normalize_groups`), every interval from `resamples`
+    bootstrap resamples drawn from `seed`."""
+    rows = final_table(groups, resamples, seed)
+    norm = normalize_groups(groups, reference, random_returns)
+    normalized = normalized_scores(groups, reference, resamples, seed, normalization=norm)
+    improvement = improvement_over(norm, reference, resamples, seed)
+    taus, profiles = performance_profiles(norm, resamples, seed)
+    return GroupStatistics(rows, norm, normalized, improvement, taus, profiles, reference)
+
+
 def table_markdown(rows: list[Row], normalized: dict[str, dict[str, float]],
                    improvement: dict[str, dict[str, float]] | None = None,
                    note: str | None = None, reference: str = "ppo") -> str:

@@ -91,7 +91,7 @@ def main() -> int:
             outcome = api.train(algo, env_id, seeds=seeds, timesteps=budget, out=run_dir,
                                 progress=False, drift=drift,
                                 config=None if config is None else str(config))
-            print_outcome(outcome, algo, env_id)
+            print_outcome(outcome)
         compare = cell_dir / "compare"
         if compare.exists():
             import shutil

@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 from driftlab.comparison import CompareResult
 from driftlab.discovery_run import DiscoverResult
 from driftlab.drift_reports import DistillResult, InspectResult
+from driftlab.train_checks import DEFAULT_CHUNKS
 
 if TYPE_CHECKING:
     from driftlab.evaluation import EvaluationReport
-    from driftlab.sweep import SweepOutcome
+    from driftlab.sweep_run import SweepOutcome
     from driftlab.training import TrainOutcome
 
 __all__ = ["discover", "train", "rerun", "evaluate", "inspect", "distill", "compare",
@@ -79,7 +80,7 @@ def discover(preset: str | None = None, *, config: str | Path | None = None,
 def train(algo: str, env: str, *, seeds: int = 1, seed: int = 0,
           timesteps: float | None = None, config: str | Path | None = None,
           settings: Settings | None = None, drift: str | Path | None = None,
-          out: str | Path | None = None, chunks: int = 20, progress: bool = True,
+          out: str | Path | None = None, chunks: int = DEFAULT_CHUNKS, progress: bool = True,
           tensorboard: bool = False, wandb: bool = False, wandb_project: str = "driftlab",
           sweep: Mapping[str, Sequence[Any]] | None = None) -> TrainOutcome | SweepOutcome:
     """Train `seeds` agents in one vmapped jit and write a run directory.

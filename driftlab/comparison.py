@@ -46,14 +46,8 @@ def compare_runs(runs: Sequence[str | Path], *, out: str | Path | None = None,
     "off", a JSON/YAML file or a mapping of env id to return."""
     from driftlab.algorithms.storage import atomic_write_text, write_json, write_yaml
     from driftlab.analysis.compare import (
-        final_table,
-        improvement_over,
+        group_statistics,
         load_runs,
-        normalize_groups,
-        normalized_scores,
-        performance_profiles,
-        plot_curves,
-        plot_performance_profiles,
         random_returns_of,
         read_random_returns,
         table_markdown,
@@ -86,33 +80,24 @@ def compare_runs(runs: Sequence[str | Path], *, out: str | Path | None = None,
                             f"{hint}: {', '.join(labels)}")
     if measure:
         randoms = random_returns_of(groups)
-    rows = final_table(groups, bootstrap, seed)
-    norm = normalize_groups(groups, reference, randoms)
-    normalized = normalized_scores(groups, reference, bootstrap, seed, normalization=norm)
-    improvement = improvement_over(norm, reference, bootstrap, seed)
+    stats = group_statistics(groups, reference, randoms, bootstrap, seed)
+    norm = stats.norm
     run_dir = new_run_dir(out, "compare", "runs")
-    plots = plot_curves(groups, run_dir, seed)
-    taus, profiles = performance_profiles(norm, bootstrap, seed)
-    plots.append(plot_performance_profiles(
-        taus, profiles, run_dir / "performance_profile.png",
-        "Performance profiles: fraction of runs above each normalised score",
-        reference, norm.scheme))
+    plots = stats.plot(groups, run_dir, "Performance profiles: fraction of runs above each "
+                                        "normalised score", seed)
     note = f"{norm.note}; random-policy returns {source}"
-    text = table_markdown(rows, normalized, improvement, note, reference)
+    text = table_markdown(stats.rows, stats.normalized, stats.improvement, note, reference)
     write_yaml(run_dir / "config.yaml", {
         "command": "compare", "runs": runs, "reference": reference, "bootstrap": bootstrap,
         "seed": seed, "random_returns": dict(random_returns) if isinstance(random_returns, Mapping)
         else str(random_returns)})
     data = {
-        "final": [r.__dict__ for r in rows],
-        "normalized": normalized,
+        "final": [r.__dict__ for r in stats.rows],
+        "normalized": stats.normalized,
         "normalization": {"scheme": norm.scheme, "note": norm.note, "random_returns": source,
                           "random_return": norm.random_returns,
                           "reference_return": norm.reference_returns},
-        "probability_of_improvement": {"over": reference, "algorithms": improvement},
-        "performance_profile": {"taus": taus, "algorithms": {
-            label: {"profile": p, "ci_low": lo, "ci_high": hi}
-            for label, (p, lo, hi) in profiles.items()}},
+        **stats.record(),
         "groups": {f"{g.env} | {g.label}": g.run_dirs for g in groups}}
     write_json(run_dir / "comparison.json", data)
     atomic_write_text(run_dir / "comparison.md", text)

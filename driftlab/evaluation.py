@@ -359,16 +359,7 @@ def write_report(root: Path, who: list[Contestant], budgets: dict[str, int],
                  run_dirs: dict[tuple[str, str], Path], randoms: dict[str, float], seeds: int,
                  bootstrap: int, seed: int, suite: str | None, drift: str) -> EvaluationReport:
     """Read the run directories and write report.json, report.md and the plots."""
-    from driftlab.analysis.compare import (
-        final_table,
-        improvement_over,
-        load_runs,
-        normalize_groups,
-        normalized_scores,
-        performance_profiles,
-        plot_curves,
-        plot_performance_profiles,
-    )
+    from driftlab.analysis.compare import group_statistics, load_runs
     from driftlab.analysis.statistics import bootstrap_ci, iqm
 
     groups = []
@@ -377,8 +368,8 @@ def write_report(root: Path, who: list[Contestant], budgets: dict[str, int],
             (group,) = load_runs([run_dirs[(item.name, env_id)]])
             group.label = item.name
             groups.append(group)
-    rows = final_table(groups, bootstrap, seed)
-    norm = normalize_groups(groups, REFERENCE, randoms)
+    stats = group_statistics(groups, REFERENCE, randoms, bootstrap, seed)
+    rows, norm = stats.rows, stats.norm
     if norm.scheme != "random":  # checked per env after PPO trained; a damaged run otherwise
         raise DriftlabError(f"cannot normalise the scores: {norm.note}")
     per_env = []
@@ -391,13 +382,8 @@ def write_report(root: Path, who: list[Contestant], budgets: dict[str, int],
                         "timesteps": budgets[row.env], "random_return": randoms[row.env],
                         "ppo_return": norm.reference_returns[row.env],
                         "run_dir": str(run_dirs[(row.label, row.env)])})
-    aggregate = normalized_scores(groups, REFERENCE, bootstrap, seed, normalization=norm)
-    improvement = improvement_over(norm, REFERENCE, bootstrap, seed)
-    taus, profiles = performance_profiles(norm, bootstrap, seed)
-    plots = [plot_performance_profiles(
-        taus, profiles, root / "performance_profile.png",
-        f"{len(budgets)} envs x {seeds} seeds: fraction of runs above each PPO-normalised score")]
-    plots += plot_curves(groups, root, seed)
+    plots = stats.plot(groups, root, f"{len(budgets)} envs x {seeds} seeds: fraction of runs "
+                                     "above each PPO-normalised score", seed)
     data = {
         "drift": drift, "suite": suite, "seeds": seeds, "bootstrap": bootstrap, "level": 0.95,
         "normalization": norm.note, "reference": REFERENCE,
@@ -405,11 +391,8 @@ def write_report(root: Path, who: list[Contestant], budgets: dict[str, int],
         "envs": {env: {"timesteps": budgets[env], "random_return": randoms[env],
                        "ppo_return": norm.reference_returns[env]} for env in budgets},
         "per_env": per_env,
-        "aggregate": aggregate,
-        "probability_of_improvement": {"over": REFERENCE, "algorithms": improvement},
-        "performance_profile": {"taus": taus, "algorithms": {
-            label: {"profile": p, "ci_low": lo, "ci_high": hi}
-            for label, (p, lo, hi) in profiles.items()}},
+        "aggregate": stats.normalized,
+        **stats.record(),
         "plots": [p.name for p in plots],
     }
     text = report_markdown(data, [c.name for c in who])

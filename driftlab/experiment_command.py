@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                                 drift=None if drift is None else str(drift),
                                 timesteps=smoke.get("timesteps"),
                                 settings=smoke.get("train", {}), progress=progress)
-            print_outcome(outcome, algo, env_id)
+            print_outcome(outcome)
             runs.append(out)
     print("\n=== compare ===", flush=True)
     print_comparison(api.compare(runs, out=root / "compare"))

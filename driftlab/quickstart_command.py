@@ -162,7 +162,7 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
         _clear(out)
         drift = {"lpo": discover, "distilled": distill}.get(algo)
         print_outcome(api.train(algo, env, drift=None if drift is None else str(drift), out=out,
-                                seeds=seeds, timesteps=int(timesteps)), algo, env)
+                                seeds=seeds, timesteps=int(timesteps)))
 
     _stage("5/5 compare")
     found = findings()

@@ -17,12 +17,11 @@ from typing import Any
 
 from driftlab.errors import DriftlabError
 
-DEFAULT_CHUNKS = 20  # runs written before `chunks` was recorded used the default
-
 
 def rerun_request(run_dir: str | Path) -> dict[str, Any]:
     """The keyword arguments of `api.train` that reproduce `run_dir` (out excluded)."""
     from driftlab.algorithms.storage import read_yaml
+    from driftlab.train_checks import DEFAULT_CHUNKS  # runs from before `chunks` was recorded
 
     run_dir = Path(run_dir)
     path = run_dir / "config.yaml"

@@ -23,29 +23,22 @@ metrics.jsonl, summary.json, params.msgpack, drift.json) of one combination, whi
 `compare`, `evaluate` and `inspect` read like any train run. Nothing is pooled
 across combinations: `compare` labels each combination's group by its setting.
 
-Longer than ~300 lines: parsing and checking the grid (one-line errors for each
-bad key or value), the one-program runner and the run directory it writes.
+This module parses and checks the grid (one line for each bad key or value);
+driftlab/sweep_run.py holds the one-program runner and the run directory it writes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
-import sys
-import time
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from driftlab.algorithms import Drift, TrainConfig, Trainer, make_drift
-from driftlab.algorithms.config import HYPERPARAM_NAMES, ConfigError, check_seed, field_types
+from driftlab.algorithms import Drift, TrainConfig, make_drift
+from driftlab.algorithms.config import HYPERPARAM_NAMES, ConfigError, field_types
 from driftlab.errors import DriftlabError
 from driftlab.hints import did_you_mean
 
@@ -99,21 +92,6 @@ class Grid:
         """combinations/<NN>_<label> (NN zero-padded, at least 2 digits)."""
         width = max(2, len(str(len(self.labels) - 1)))
         return [f"{i:0{width}d}_{label}" for i, label in enumerate(self.labels)]
-
-
-@dataclass
-class SweepOutcome:
-    """What a sweep trained: C combinations x S seeds."""
-
-    run_dir: Path
-    grid: Grid
-    combination_dirs: list[Path]
-    final_returns: np.ndarray  # (C, S) mean return over the last 10% of updates
-    returns: np.ndarray  # (C, S, updates)
-    timesteps: np.ndarray  # (updates,)
-    seconds: float
-    steps_per_second: float  # env steps of all C x S agents per second
-    diverged: dict[str, dict[int, int]] = field(default_factory=dict)  # label -> seed -> update
 
 
 # ---- parsing and checking -----------------------------------------------------------
@@ -263,8 +241,6 @@ def _check_value(key: str, number: float, item: Any, algo: str, config: TrainCon
         raise SweepError(f"--sweep {key}={item}: {err}") from None
 
 
-# ---- the one program ----------------------------------------------------------------
-
 LAYOUTS = ("vmap", "map")
 
 
@@ -273,324 +249,3 @@ def check_layout(layout: str) -> str:
     if layout not in LAYOUTS:
         raise SweepError(f"sweep layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     return layout
-
-
-def sweep_chunk_runner(trainer: Trainer, drift_params: Any, length: int, combinations: int,
-                       seeds: int, layout: str):
-    """`run(states, n, hp, dp) -> (states, metrics)`: the next `n <= length` updates of
-    every agent of the grid, jitted once for the whole grid.
-
-    layout "vmap": one vmapped batch of C x S agents; `states`, `hp` = {hyperparameter:
-    (C*S,)} and `dp` = {drift constant: (C*S,)} have that leading axis (row c*S + s).
-    layout "map": `lax.map` over the C combinations, each one the ordinary run's
-    vmapped S seeds (`training.chunk_runner`'s step, with the swept values as
-    inputs): `states` (C, S, ...), `hp` and `dp` (C,). Unswept hyperparameters and
-    drift parameters stay the run's constants, as in `training.chunk_runner`; the
-    padding of a short last chunk works the same way."""
-    from driftlab.training import over_seeds
-
-    def one_combination(state, n, hp, dp):
-        hparams = trainer.config.hyperparams.replace(**hp) if hp else None
-        params = {**drift_params, **dp} if dp else drift_params
-
-        def step(s, i):
-            return jax.lax.cond(i < n, lambda s: trainer.update(s, params, hparams),
-                                lambda s: (s, skipped), s)
-
-        shapes = jax.eval_shape(lambda s: trainer.update(s, params, hparams)[1], state)
-        skipped = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
-        return jax.lax.scan(step, state, jnp.arange(length))
-
-    if layout == "vmap":
-        batched = over_seeds(one_combination, combinations * seeds, in_axes=(0, None, 0, 0))
-    else:
-        per_seed = over_seeds(one_combination, seeds, in_axes=(0, None, None, None))
-
-        def batched(state, n, hp, dp):
-            return jax.lax.map(lambda a: per_seed(a[0], n, a[1], a[2]), (state, hp, dp))
-
-    def run_chunk(state, n, hp, dp):  # the name JAX reports for the program
-        return batched(state, n, hp, dp)
-
-    return jax.jit(run_chunk)
-
-
-def sweep_init(trainer: Trainer, combinations: int, seeds: int, layout: str):
-    """`init(keys, hp) -> states` for `sweep_chunk_runner`'s layout: keys and hp rows
-    (C*S,) for "vmap", keys (C, S) and hp (C,) for "map" (each combination then starts
-    as the ordinary run's `jit(over_seeds(trainer.init, S))` does)."""
-    from driftlab.training import over_seeds
-
-    def init_one(key, hp):
-        return trainer.init(key, trainer.config.hyperparams.replace(**hp) if hp else None)
-
-    if layout == "vmap":
-        batched = over_seeds(init_one, combinations * seeds, in_axes=(0, 0))
-    else:
-        per_seed = over_seeds(init_one, seeds, in_axes=(0, None))
-
-        def batched(keys, hp):
-            return jax.lax.map(lambda a: per_seed(*a), (keys, hp))
-
-    def init_grid(keys, hp):  # the name JAX reports for the program
-        return batched(keys, hp)
-
-    return jax.jit(init_grid)
-
-
-def _start(init, run_chunk, keys: jax.Array, hp: dict[str, np.ndarray],
-           dp: dict[str, np.ndarray]) -> tuple[Any, Any]:
-    """(`init(keys, hp)`, the compiled chunk program or None), the chunk program
-    compiled beside it in a second thread (as `training.compile_beside`)."""
-    import threading
-
-    shapes = jax.eval_shape(init, keys, hp)
-    compiled: list[Any] = [None]
-
-    def compile_chunk() -> None:
-        try:
-            compiled[0] = run_chunk.lower(shapes, np.int32(0), hp, dp).compile()
-        except Exception:  # noqa: BLE001 - the first real call compiles again and reports it
-            pass
-
-    thread = threading.Thread(target=compile_chunk, daemon=True)
-    thread.start()
-    state = init(keys, hp)
-    thread.join()
-    return state, compiled[0]
-
-
-def train_sweep(env_id: str, algo: str, settings: dict[str, Any], sweep: Mapping[str, Any], *,
-                seeds: int = 1, seed: int = 0, drift_path: str | None = None,
-                out: str | Path | None = None, chunks: int = 20, progress: bool = True,
-                plot: bool = True, tensorboard: bool = False, wandb: bool = False,
-                wandb_project: str = "driftlab", layout: str = "vmap") -> SweepOutcome:
-    """Train every combination of `sweep` ({key: [values]}) x `seeds` seeds in one
-    compiled program and write one run directory (see the module docstring).
-
-    `layout` (`sweep_chunk_runner`): "vmap" runs all C x S agents as one batch (the
-    fast choice on accelerators); "map" runs the combinations one after another inside
-    the program, each as the ordinary run's S seeds (1/C of the memory; on a 2-core
-    CPU as fast). Returns final returns (C, S) and returns (C, S, updates),
-    combinations in `grid.combinations` order."""
-    from flax import serialization
-    from tqdm.auto import tqdm
-
-    from driftlab.algorithms.drift_io import save_drift
-    from driftlab.algorithms.evaluation import final_return
-    from driftlab.algorithms.storage import JsonlWriter, atomic_write_bytes, write_json, write_yaml
-    from driftlab.algorithms.trackers import Trackers, check_trackers
-    from driftlab.analysis.curves import plot_learning_curves
-    from driftlab.rundir import new_run_dir
-    from driftlab.stopping import raise_if_stopped
-    from driftlab.training import (
-        LOSS_METRICS,
-        build,
-        check_memory,
-        chunk_length,
-        drift_record,
-        saved_params,
-    )
-
-    if seeds < 1:
-        raise DriftlabError(f"--seeds must be >= 1, got {seeds}")
-    check_seed(seed, "--seed")
-    check_trackers(tensorboard, wandb, DriftlabError)
-    env, config, drift, drift_params = build(env_id, algo, settings, drift_path)
-    builtin = not drift_path and algo != "distilled"
-    grid = check_grid(sweep, algo, settings, config, drift, drift_params, builtin)
-    layout = check_layout(layout)
-    n_comb = len(grid.combinations)
-    batch = n_comb * seeds
-
-    trainer = Trainer(env, config, drift)
-    n_updates = config.num_updates
-    chunk = chunk_length(n_updates, chunks)
-    combos = grid.combinations
-    hp_rows = {k: np.asarray([c[k] for c in combos], np.float32) for k in grid.hyperparams}
-    dp_rows = {k: np.asarray([c[f"drift.{k}"] for c in combos], np.float32)
-               for k in grid.drift_constants}
-    seed_keys = jax.random.split(jax.random.key(seed), seeds)  # as the ordinary run's
-    keys = seed_keys[np.tile(np.arange(seeds), n_comb).reshape(n_comb, seeds)]  # (C, S)
-    if layout == "vmap":  # row c * S + s: combination c, seed s
-        hp_rows = {k: np.repeat(v, seeds) for k, v in hp_rows.items()}
-        dp_rows = {k: np.repeat(v, seeds) for k, v in dp_rows.items()}
-        keys = keys.reshape(batch)
-    init = sweep_init(trainer, n_comb, seeds, layout)
-    run_chunk = sweep_chunk_runner(trainer, drift_params, chunk, n_comb, seeds, layout)
-
-    start = time.time()
-    state, compiled = _start(init, run_chunk, keys, hp_rows, dp_rows)
-    check_memory(compiled, state, f"training {n_comb} settings x {seeds} seed(s) at once",
-                 "sweep fewer values, train fewer seeds (--seeds) or fewer environments per "
-                 "seed (--set num_envs=...)" + (", or use layout='map' (one setting at a time)"
-                                                if layout == "vmap" else ""))
-    run_dir = new_run_dir(out, "train", f"{algo}-{env_id}-sweep")
-    drift_file = (str(Path(drift_path).resolve()) if drift_path and Path(drift_path).exists()
-                  else drift_path)
-    dirs = [run_dir / "combinations" / name for name in grid.dir_names()]
-    combo_params, combo_configs = [], []
-    for combo in grid.combinations:
-        hp = {k: v for k, v in combo.items() if not k.startswith("drift.")}
-        combo_configs.append(config.replace(**hp) if hp else config)
-        combo_params.append({**drift_params, **{k[len("drift."):]: jnp.float32(v)
-                                                for k, v in combo.items()
-                                                if k.startswith("drift.")}})
-    write_yaml(run_dir / "config.yaml", {
-        "command": "train", "env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
-        "drift": drift_record(drift, drift_params), "drift_file": drift_file,
-        "train": config.to_dict(),
-        "trackers": {"tensorboard": tensorboard, "wandb": wandb},
-        "sweep": {
-            "note": "each combination's values replace train.hyperparams.KEY / drift.KEY "
-                    "above; every combination trains `seeds` seeds with the keys of "
-                    "`--seed SEED --seeds N`, all in one compiled program",
-            "grid": {k: list(v) for k, v in grid.values.items()},
-            "layout": layout,
-            "combinations": [{"label": label, "settings": dict(combo),
-                              "dir": str(d.relative_to(run_dir))}
-                             for label, combo, d in zip(grid.labels, grid.combinations, dirs,
-                                                        strict=True)]},
-    })
-    for label, combo, d, cfg, params in zip(grid.labels, grid.combinations, dirs, combo_configs,
-                                            combo_params, strict=True):
-        d.mkdir(parents=True)
-        write_yaml(d / "config.yaml", {
-            "command": "train", "env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
-            "drift": drift_record(drift, params), "drift_file": drift_file,
-            "train": cfg.to_dict(),
-            "trackers": {"tensorboard": tensorboard, "wandb": wandb},
-            "sweep_combination": {"label": label, "settings": dict(combo), "sweep_dir": "../.."},
-        })
-        save_drift(d, drift, params, name="drift",
-                   metadata={"source": "train", "note": f"the drift of this {algo} run "
-                                                        f"(sweep combination {label})"})
-    trackers = Trackers(run_dir, tensorboard=tensorboard, wandb=wandb, project=wandb_project,
-                        config={"env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
-                                "drift": drift.spec, **config.to_dict(),
-                                "sweep": {k: list(v) for k, v in grid.values.items()}})
-
-    returns: list[np.ndarray] = []
-    diverged_at: np.ndarray = np.zeros((n_comb, seeds), np.int64)  # (C, S)
-    bar = tqdm(total=n_updates * config.batch_size, unit="step", unit_scale=True,
-               disable=not progress, desc=f"{algo} {env_id} sweep x{n_comb} (compiling)",
-               dynamic_ncols=True)
-    with contextlib.ExitStack() as stack:
-        logs = [stack.enter_context(JsonlWriter(d / "metrics.jsonl", truncate=True))
-                for d in dirs]
-        done = 0
-        while done < n_updates:
-            raise_if_stopped()
-            n = min(chunk, n_updates - done)
-            state, metrics = run_chunk(state, np.int32(n), hp_rows, dp_rows)
-            metrics = {k: np.asarray(v)[..., :n].reshape(n_comb, seeds, n)
-                       for k, v in jax.device_get(metrics).items()}  # (C, S, n)
-            for i in range(n):
-                logged: dict[str, Any] = {}
-                for c, log in enumerate(logs):
-                    per_seed = {k: np.asarray(v[c, :, i], dtype=np.float64)
-                                for k, v in metrics.items()}
-                    bad = ~np.all([np.isfinite(per_seed[k]) for k in LOSS_METRICS
-                                   if k in per_seed], axis=0)
-                    diverged_at[c][(diverged_at[c] == 0) & bad] = done + i + 1
-                    record = {"update": done + i + 1,
-                              "timesteps": (done + i + 1) * config.batch_size}
-                    record.update({k: float(np.nanmean(v)) if np.isfinite(v).any()
-                                   else float("nan") for k, v in per_seed.items()})
-                    record["episode_return_per_seed"] = per_seed["episode_return"].tolist()
-                    log.write(record)
-                    logged[grid.labels[c]] = {k: v for k, v in record.items()
-                                              if k not in ("timesteps", "update")}
-                trackers.log({"update": done + i + 1, **logged},
-                             (done + i + 1) * config.batch_size)
-            returns.append(metrics["episode_return"])
-            done += n
-            bar.set_description(f"{algo} {env_id} sweep x{n_comb}")
-            latest = metrics["episode_return"][..., -1]
-            bar.set_postfix(best=f"{np.nanmax(np.nanmean(latest, axis=1)):.1f}"
-                            if np.isfinite(latest).any() else "n/a")
-            bar.update(n * config.batch_size)
-    bar.close()
-    trackers.close()
-    seconds = time.time() - start
-
-    result = trainer.result(state, {})
-    saved = saved_params(result)
-    lead = 1 if layout == "vmap" else 2  # leading axes: (C*S,) or (C, S)
-    saved = jax.tree.map(lambda x: np.asarray(x).reshape((n_comb, seeds) + x.shape[lead:]),
-                         saved)  # every leaf (C, S, ...)
-    params_finite = np.all([np.isfinite(x).reshape(n_comb, seeds, -1).all(axis=2)
-                            for x in jax.tree.leaves((saved["actor"], saved["critic"]))], axis=0)
-    diverged_at[(diverged_at == 0) & ~params_finite] = n_updates
-    all_returns = np.concatenate(returns, axis=2)  # (C, S, updates)
-    timesteps = np.arange(1, n_updates + 1) * config.batch_size
-    finals = final_return(all_returns)  # (C, S)
-    finals[diverged_at > 0] = np.nan  # a diverged run's return is not a result
-    sps = n_updates * config.batch_size * batch / seconds
-    rows: list[dict[str, Any]] = []
-    diverged: dict[str, dict[int, int]] = {}
-    for c, (label, d) in enumerate(zip(grid.labels, dirs, strict=True)):
-        mine = jax.tree.map(lambda x, c=c: x[c], saved)
-        atomic_write_bytes(d / "params.msgpack", serialization.msgpack_serialize(mine))
-        bad = [int(i) for i in np.flatnonzero(diverged_at[c])]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all seeds diverged
-            mean, std = float(np.nanmean(finals[c])), float(np.nanstd(finals[c]))
-        summary = {
-            "env": env_id, "algo": algo, "seeds": seeds, "timesteps": int(timesteps[-1]),
-            "status": "diverged" if bad else "ok", "diverged_seeds": bad,
-            "diverged_from_update": [int(diverged_at[c, i]) for i in bad],
-            "final_return_per_seed": finals[c], "final_return_mean": mean,
-            "final_return_std": std, "seconds": seconds, "steps_per_second": sps,
-            "sweep_combination": label,
-        }
-        write_json(d / "summary.json", summary)
-        rows.append({"label": label, "settings": grid.combinations[c],
-                     "dir": str(d.relative_to(run_dir)),
-                     **{k: summary[k] for k in ("status", "diverged_seeds",
-                                                "final_return_per_seed", "final_return_mean",
-                                                "final_return_std")}})
-        if bad:
-            diverged[label] = {i: int(diverged_at[c, i]) for i in bad}
-    write_json(run_dir / "summary.json", {
-        "env": env_id, "algo": algo, "seeds": seeds, "timesteps": int(timesteps[-1]),
-        "status": "diverged" if diverged else "ok",
-        "sweep": {k: list(v) for k, v in grid.values.items()},
-        "combinations": rows, "seconds": seconds, "steps_per_second": sps,
-    })
-    if plot:
-        plot_learning_curves({label: (timesteps, all_returns[c])
-                              for c, label in enumerate(grid.labels)},
-                             run_dir / "learning_curve.png",
-                             f"{algo} on {env_id}: sweep of {n_comb}, mean and 95% bootstrap "
-                             "band over seeds")
-    return SweepOutcome(run_dir, grid, dirs, finals, all_returns, timesteps, seconds, sps,
-                        diverged)
-
-
-def print_sweep_outcome(outcome: SweepOutcome, algo: str, env_id: str) -> None:
-    """What `driftlab train --sweep` prints: speed, one line per combination (final
-    return over its seeds), divergence (to stderr) and where the run directory is."""
-    finals = outcome.final_returns
-    n_comb, seeds = finals.shape
-    width = max(len(label) for label in outcome.grid.labels)
-    print(f"\n{algo} on {env_id}: {n_comb} settings x {seeds} seed(s), "
-          f"{outcome.timesteps[-1]:,} steps each, in one program: {outcome.seconds:.1f} s "
-          f"({outcome.steps_per_second:,.0f} steps/s)")
-    if outcome.diverged:
-        where = "; ".join(f"{label}: " + ", ".join(f"seed {s} from update {u}"
-                                                   for s, u in seeds_out.items())
-                          for label, seeds_out in outcome.diverged.items())
-        print(f"DIVERGED: losses or parameters became NaN/inf ({where}); those seeds have no "
-              "final return (summary.json: status diverged). Check the drift's constants and "
-              "the learning rate.", file=sys.stderr)
-    print("final return (mean of last 10% of updates) per setting:")
-    for label, row in zip(outcome.grid.labels, finals, strict=True):
-        ok = np.isfinite(row)
-        text = (f"{np.nanmean(row):.2f} +- {np.nanstd(row):.2f} over {int(ok.sum())} seed(s)"
-                if ok.any() else "none (every seed diverged)")
-        if ok.any() and not ok.all():
-            text += f", {int((~ok).sum())} diverged"
-        print(f"  {label:<{width}}  {text}")
-    print(f"run directory: {outcome.run_dir} (one run directory per setting under "
-          "combinations/)")

@@ -9,6 +9,10 @@ from typing import Any
 
 from driftlab.errors import DriftlabError
 
+# Jitted pieces a run is split into (progress, checkpoints); the XLA program depends on
+# the chunk length, so config.yaml records it and `--rerun` uses the recorded one.
+DEFAULT_CHUNKS = 20
+
 
 def check_train_request(timesteps: float | None, seeds: int, chunks: int,
                         out: str | Path | None) -> None:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from driftlab.train_checks import DEFAULT_CHUNKS
+
 if TYPE_CHECKING:
     from driftlab.training import TrainOutcome
 
@@ -40,8 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drift", help="run directory, drift .json or shipped drift name "
                                     "(see `driftlab drifts`) to load (lpo, distilled)")
     add_out(p, "run directory to create", "runs/train-...")
-    p.add_argument("--chunks", type=int, default=20,
-                   help="jitted pieces the run is split into for progress/logging (default 20)")
+    p.add_argument("--chunks", type=int, default=DEFAULT_CHUNKS,
+                   help="jitted pieces the run is split into for progress/logging "
+                        f"(default {DEFAULT_CHUNKS})")
     add_no_progress(p)
     p.add_argument("--tensorboard", action="store_true",
                    help="also log every update to RUN/tensorboard (pip install "
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from driftlab import api
     from driftlab.errors import DriftlabError
     from driftlab.presets import parse_overrides
-    from driftlab.sweep import parse_sweep, print_sweep_outcome
+    from driftlab.sweep import parse_sweep
+    from driftlab.sweep_run import print_sweep_outcome
 
     if args.rerun:
         given = [flag for flag, value, default in (
@@ -63,16 +67,12 @@ def run(args: argparse.Namespace) -> int:
             ("--seed", args.seed, 0), ("--timesteps", args.timesteps, None),
             ("--config", args.config, None), ("--set", args.overrides, []),
             ("--sweep", args.sweep, []), ("--drift", args.drift, None),
-            ("--chunks", args.chunks, 20), ("--tensorboard", args.tensorboard, False),
+            ("--chunks", args.chunks, DEFAULT_CHUNKS), ("--tensorboard", args.tensorboard, False),
             ("--wandb", args.wandb, False)) if value != default]
         if given:
             raise DriftlabError(f"--rerun takes its settings from the run's config.yaml; drop "
                                 f"{', '.join(given)} (only --out and --no-progress apply)")
-        from driftlab.rerun import rerun_request
-
-        recorded = rerun_request(args.rerun)
-        outcome = api.rerun(args.rerun, out=args.out, progress=not args.no_progress)
-        print_outcome(outcome, recorded["algo"], recorded["env"])
+        print_outcome(api.rerun(args.rerun, out=args.out, progress=not args.no_progress))
         return 0
     for flag, value in (("--algo", args.algo), ("--env", args.env)):
         if not value:
@@ -88,15 +88,15 @@ def run(args: argparse.Namespace) -> int:
     if sweep is not None:
         print_sweep_outcome(outcome, args.algo, args.env)
         return 0
-    print_outcome(outcome, args.algo, args.env)
+    print_outcome(outcome)
     return 0
 
 
-def print_outcome(outcome: TrainOutcome, algo: str, env: str) -> None:
+def print_outcome(outcome: TrainOutcome) -> None:
     """Steps, speed, divergence and the final returns of a train run, and where it is."""
     finals = outcome.final_returns
     seeds = len(finals)
-    print(f"\n{algo} on {env}: {outcome.timesteps[-1]:,} steps x {seeds} seed(s) "
+    print(f"\n{outcome.algo} on {outcome.env}: {outcome.timesteps[-1]:,} steps x {seeds} seed(s) "
           f"in {outcome.seconds:.1f} s ({outcome.steps_per_second:,.0f} steps/s)")
     if outcome.diverged:
         where = ", ".join(f"seed {s} from update {u}" for s, u in outcome.diverged.items())

@@ -34,9 +34,10 @@ from driftlab.errors import DriftlabError
 from driftlab.presets import deep_merge, train_preset
 from driftlab.rundir import new_run_dir
 from driftlab.stopping import raise_if_stopped
+from driftlab.train_checks import DEFAULT_CHUNKS
 
 if TYPE_CHECKING:
-    from driftlab.sweep import SweepOutcome
+    from driftlab.sweep_run import SweepOutcome
 
 
 @dataclass
@@ -48,8 +49,8 @@ class TrainOutcome:
     seconds: float
     steps_per_second: float
     diverged: dict[int, int] = field(default_factory=dict)  # seed -> first non-finite update
-
-
+    algo: str = ""  # what trained, where: for the printed summary
+    env: str = ""
 # Metrics whose non-finite value means the run diverged (returns may be NaN early on).
 LOSS_METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "drift")
 
@@ -207,7 +208,7 @@ def check_memory(compiled: Any, state: Any, what: str, fix: str) -> None:
 
 def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 1,
               seed: int = 0, drift_path: str | None = None, out: str | Path | None = None,
-              chunks: int = 20, progress: bool = True, plot: bool = True,
+              chunks: int = DEFAULT_CHUNKS, progress: bool = True, plot: bool = True,
               tensorboard: bool = False, wandb: bool = False,
               wandb_project: str = "driftlab",
               sweep: dict[str, Any] | None = None) -> TrainOutcome | SweepOutcome:
@@ -220,7 +221,7 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     `seeds` in one compiled program, one run directory (`driftlab.sweep`); returns a
     SweepOutcome."""
     if sweep is not None:
-        from driftlab.sweep import train_sweep
+        from driftlab.sweep_run import train_sweep
 
         return train_sweep(env_id, algo, settings, sweep, seeds=seeds, seed=seed,
                            drift_path=drift_path, out=out, chunks=chunks, progress=progress,
@@ -324,4 +325,4 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
         plot_learning_curves({algo: (timesteps, all_returns)}, run_dir / "learning_curve.png",
                              f"{algo} on {env_id}: mean and 95% bootstrap band over seeds")
     return TrainOutcome(run_dir, finals, all_returns, timesteps, seconds, sps,
-                        {int(i): int(diverged_at[i]) for i in diverged})
+                        {int(i): int(diverged_at[i]) for i in diverged}, algo, env_id)

@@ -15,7 +15,8 @@ from conftest import Lowerings
 from driftlab import training
 from driftlab.analysis.compare import load_runs
 from driftlab.cli import main
-from driftlab.sweep import SweepError, format_value, parse_sweep, train_sweep
+from driftlab.sweep import SweepError, format_value, parse_sweep
+from driftlab.sweep_run import train_sweep
 
 ENV = "gymnax/CartPole-v1"
 # 13 updates of 4 envs x 16 steps in chunks of 4 (4 + 4 + 4 + 1: the padded last chunk).
