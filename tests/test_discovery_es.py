@@ -6,8 +6,16 @@ The start is a drift that trains badly: w_in puts weight 5 on the (log r)^2 and
 penalty on any policy change, so PPO-style updates barely move the policy.
 Measured when written (2-core CPU, population 16, 4 generations, ~4 s each):
 ES mean return on 8 fresh seeds 52.7 +- 5.5 (std over seeds) before,
-142.5 +- 9.2 after. The test requires the gain to exceed 3x the larger per-seed
-std (a far stricter bar than the standard error of the 8-seed means).
+142.5 +- 9.2 after.
+
+The bar: the gain must exceed 1.5x the larger of the two per-seed stds (noise),
+i.e. 3 standard errors of the difference of the two 8-seed means even if both
+stds were the larger one. Set from a measured distribution (issue 17;
+tests/calibration/learning-bars-c.json, `measure.py --only discovery-es-gain`):
+16 other ES seeds (1000-1015) gave gains 42-259 (mean 142) and gain / noise from
+2.29 to 9.23 (median 4.80); a log-normal fit of that ratio puts its 1% quantile at
+1.62, so 1.5 passes 99.4% of draws (another CPU's rounding is another draw). The
+earlier bar, 3x noise, passed 12 of the 16.
 """
 
 from __future__ import annotations
@@ -50,5 +58,5 @@ def test_few_generations_raise_es_mean_return_beyond_seed_noise(tmp_path):
     gain, noise, before, after = es_gain(tmp_path)
     print(f"ES mean return on 8 fresh seeds: before {before['return_mean']:.1f} +- "
           f"{before['return_std']:.1f}, after {after['return_mean']:.1f} +- "
-          f"{after['return_std']:.1f}; gain {gain:.1f} vs 3 x seed std {3 * noise:.1f}")
-    assert gain > 3 * noise, (before, after)
+          f"{after['return_std']:.1f}; gain {gain:.1f} vs 1.5 x seed std {1.5 * noise:.1f}")
+    assert gain > 1.5 * noise, (before, after)
