@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -103,13 +104,24 @@ def check_adam_betas(b1: float, b2: float, error: type[ConfigError] = ConfigErro
             raise error(f"{key} must be in [0, 1) (an Adam moment decay such as 0.9), got {value}")
 
 
+_SHOWN = reprlib.Repr()  # attributes, not keywords: Python 3.11's Repr takes none
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxdict = 3, 6, 6, 6
+_SHOWN.maxstring = _SHOWN.maxother = 80
+
+
+def shown(value: Any) -> str:
+    """`repr(value)`, cut short for a one-line message (a list of a million values
+    is shown as its first six)."""
+    return _SHOWN.repr(value)
+
+
 def coerce(key: str, value: Any, hint: Any, error: type[ConfigError] = ConfigError) -> Any:
     """`value` as the annotated type `hint`, or `error` naming `key`, the value and
     the expected type. Handles bool, int, float, str, Literal[...] (a mode: one of
     the names), X | None, tuple[X, ...] and dict / dict[str, X]; Any passes through."""
 
     def fail() -> ConfigError:
-        return error(f"{key} must be {describe_type(hint)}, got {value!r}")
+        return error(f"{key} must be {describe_type(hint)}, got {shown(value)}")
 
     if hint is Any or hint is object:
         return value
@@ -118,7 +130,7 @@ def coerce(key: str, value: Any, hint: Any, error: type[ConfigError] = ConfigErr
         if isinstance(value, str) and value in args:
             return value
         hint_text = did_you_mean(value, map(str, args)) if isinstance(value, str) else ""
-        raise error(f"{key} must be {describe_type(hint)}, got {value!r}{hint_text}")
+        raise error(f"{key} must be {describe_type(hint)}, got {shown(value)}{hint_text}")
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
         if value is None and len(options) < len(args):

@@ -27,6 +27,8 @@ DAMAGED = "the file is damaged or not written by driftlab"
 # an alias bomb), refused before parsing or building it.
 YAML_MAX_BYTES = 1 << 20
 YAML_MAX_DEPTH = 32
+YAML_MAX_VALUES = 100_000  # scalars, lists and mappings once aliases are expanded
+JSON_MAX_BYTES = 256 << 20  # the largest JSON record (a report, a sweep's summary) is < 1 MiB
 
 
 class _DuplicateKey(Exception):
@@ -47,6 +49,33 @@ class _StrictLoader(yaml.SafeLoader):
             if isinstance(key, (str, int, float, bool)):
                 seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node) -> int:
+    """How many nodes `node` stands for with every alias expanded, counted once per
+    distinct node (so an alias bomb is measured, not built)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the current path: meeting one again is a cycle
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:
+        current, done = stack.pop()
+        if id(current) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(current, yaml.MappingNode):
+            children = [child for pair in current.value for child in pair]
+        elif isinstance(current, yaml.SequenceNode):
+            children = list(current.value)
+        if done:
+            sizes[id(current)] = 1 + sum(sizes[id(c)] for c in children)
+            open_nodes.discard(id(current))
+        elif id(current) in open_nodes:  # a recursive alias: endless once expanded
+            return YAML_MAX_VALUES + 1
+        else:
+            open_nodes.add(id(current))
+            stack.append((current, True))
+            stack += [(c, False) for c in children if id(c) not in sizes]
+    return sizes[id(node)]
 
 
 def _depth(node: yaml.Node) -> int:
@@ -192,9 +221,16 @@ class JsonlWriter:
 
 # ---- reads ------------------------------------------------------------------------------
 
-def _read_text(path: Path, error: type[Exception]) -> str:
+def _read_text(path: Path, error: type[Exception], limit: int | None = None) -> str:
+    """The text of `path`; with `limit`, at most that many bytes are read (a device
+    such as /dev/zero, or a pipe, has no size to check beforehand)."""
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read() if limit is None else handle.read(limit + 1)
+        if limit is not None and len(data) > limit:
+            raise error(f"{path} holds more than {limit >> 20} MiB; a settings or record file "
+                        "is a few KiB, so check that it is the file you meant")
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise error(f"{path} does not exist; check the path") from None
     except IsADirectoryError:
@@ -211,7 +247,7 @@ def read_json(path: str | Path, error: type[Exception] = RecordFileError) -> dic
     else is an `error` naming the file and the problem."""
     path = Path(path)
     try:
-        data = json.loads(_read_text(path, error))
+        data = json.loads(_read_text(path, error, JSON_MAX_BYTES))
     except json.JSONDecodeError as err:
         raise error(f"{path} is unreadable: not valid JSON ({err}); {DAMAGED}") from None
     if not isinstance(data, dict):
@@ -231,12 +267,16 @@ def read_yaml(path: str | Path, error: type[Exception] = RecordFileError) -> dic
         raise error(f"{path} is {size / 2**20:.1f} MiB; a settings or record file is a few "
                     f"KiB (at most {YAML_MAX_BYTES >> 20} MiB), so check that it is the file "
                     "you meant")
-    loader = _StrictLoader(_read_text(path, error))
+    loader = _StrictLoader(_read_text(path, error, YAML_MAX_BYTES))
     try:
         node = loader.get_single_node()
         if node is not None and _depth(node) > YAML_MAX_DEPTH:
             raise error(f"{path} nests settings more than {YAML_MAX_DEPTH} levels deep; a "
                         "driftlab settings file has a few levels, so check the file")
+        if node is not None and _expanded_size(node) > YAML_MAX_VALUES:
+            raise error(f"{path} expands to more than {YAML_MAX_VALUES:,} values (YAML aliases "
+                        "repeat what they name); a driftlab settings file holds a few dozen, "
+                        "so check the file")
         data = loader.construct_document(node) if node is not None else None
     except _DuplicateKey as err:
         raise error(f"{path}: {err}; keep one of them") from None

@@ -22,6 +22,7 @@ from driftlab.algorithms.storage import read_json, read_jsonl, read_yaml
 from driftlab.analysis.curves import plot_learning_curves
 from driftlab.analysis.statistics import (  # noqa: F401  (iqm, bootstrap_ci: re-exported)
     aggregate_iqm,
+    bootstrap_bytes,
     bootstrap_ci,
     iqm,
     normalize,
@@ -315,8 +316,9 @@ def normalize_groups(groups: list[RunGroup], reference: str | None = "ppo",
     """Scores per (label, env). With `random_returns` and a reference that ran and
     beat the random policy on every env: (R - R_random) / (R_ref - R_random), R_ref
     the reference's mean final return there. Otherwise, for every env alike, the
-    fallback 1 + (R - ref) / |ref| with ref the reference's mean (the largest-magnitude
-    mean where the reference did not run); `note` says which and why."""
+    fallback 1 + (R - ref) / |ref| with ref the reference's mean; an env where the
+    reference has no result is not scored (with no reference at all, ref is the
+    largest-magnitude mean); `note` says which and why."""
     by_env: dict[str, list[RunGroup]] = {}
     for group in groups:
         by_env.setdefault(group.env, []).append(group)
@@ -343,10 +345,14 @@ def normalize_groups(groups: list[RunGroup], reference: str | None = "ppo",
         note = (f"(R - R_random) / (R_{reference} - R_random) per env: 0 = random policy, "
                 f"1 = {reference}'s mean final return")
         return Normalization("random", note, scores, refs, random_returns)
+    unscored = []  # envs where the reference has no result: nothing to score against
     for env, env_groups in by_env.items():
         means = {g.label: _mean(g) for g in env_groups}
         means = {k: v for k, v in means.items() if math.isfinite(v)} or {"": 1.0}
         denom = means.get(reference) if reference else None
+        if reference and denom is None:
+            unscored.append(env)
+            continue
         if denom is None or denom == 0:
             denom = max(means.values(), key=abs)
         denom = denom if denom != 0 else 1.0
@@ -359,6 +365,9 @@ def normalize_groups(groups: list[RunGroup], reference: str | None = "ppo",
            f"no reference ({reference})" if given and not reference else "no random-policy returns")
     note = (f"1 + (R - R_ref) / |R_ref| per env (R_ref: {reference}'s mean final return, else "
             f"the largest-magnitude mean), not (R - R_random) / (R_ref - R_random): {why}")
+    if unscored:
+        note += (f"; not scored: {', '.join(unscored)} (no {reference} result there to "
+                 "normalise against)")
     return Normalization("reference", note, scores, refs, random_returns)
 
 
@@ -449,6 +458,15 @@ def plot_curves(groups: list[RunGroup], out: Path, seed: int = 0) -> list[Path]:
                                  out / f"learning_curves_{env.replace('/', '_')}.png",
                                  f"{env}: mean and 95% bootstrap band over seeds", seed)
             for env in sorted({g.env for g in groups})]
+
+
+def statistics_bytes(groups: list[RunGroup], resamples: int) -> float:
+    """Peak bytes `group_statistics` needs for `groups` (statistics.bootstrap_bytes)."""
+    largest = max((len(g.returns) for g in groups), default=0)
+    per_label: dict[str, int] = {}
+    for g in groups:
+        per_label[g.label] = per_label.get(g.label, 0) + len(g.returns)
+    return bootstrap_bytes(resamples, largest, max(per_label.values(), default=0))
 
 
 @dataclass

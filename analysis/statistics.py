@@ -98,6 +98,17 @@ def stratified_resample(per_env: PerEnv, resamples: int, rng: np.random.Generato
                           axis=1)
 
 
+def bootstrap_bytes(resamples: int, largest_env_runs: int, total_runs: int,
+                    taus: int = 101) -> float:
+    """Peak bytes of the bootstrap statistics over groups whose biggest env holds
+    `largest_env_runs` runs of one label and whose label holds `total_runs` runs in
+    all: the (resamples, n, n) comparison of `resample_counts`, the (resamples,
+    total) int64 indices, float64 samples and their sorted copy, and the
+    (resamples, taus) profile rows."""
+    n, total = largest_env_runs, total_runs
+    return float(resamples) * (n * n + 8 * (2 * n + 3 * total + 2 * taus))
+
+
 def aggregate_iqm(per_env: PerEnv, resamples: int = 2000, level: float = 0.95,
                   seed: int = 0) -> Estimate:
     """IQM over all (env, seed) scores with a stratified-bootstrap percentile CI

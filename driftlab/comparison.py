@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from driftlab.errors import DriftlabError
-from driftlab.hints import did_you_mean
+from driftlab.hints import did_you_mean, suggestion
 
 
 @dataclass
@@ -44,21 +44,26 @@ def compare_runs(runs: Sequence[str | Path], *, out: str | Path | None = None,
     env as (R - R_random) / (R_ref - R_random), R_ref the `reference` algorithm's mean
     final return; `random_returns`: "measure" (256 random-policy episodes per env),
     "off", a JSON/YAML file or a mapping of env id to return."""
+    from driftlab.algorithms.config import check_seed
     from driftlab.algorithms.storage import atomic_write_text, write_json, write_yaml
     from driftlab.analysis.compare import (
         group_statistics,
         load_runs,
         random_returns_of,
         read_random_returns,
+        statistics_bytes,
         table_markdown,
     )
     from driftlab.analysis.surfaces import AnalysisError
+    from driftlab.memory import check_host_bytes
     from driftlab.rundir import check_output_dir, new_run_dir
+    from driftlab.software import software_record
 
     runs = [str(r) for r in runs]
     check_output_dir(out)  # before any run is read
     if bootstrap < 10:
         raise DriftlabError(f"--bootstrap must be >= 10, got {bootstrap}")
+    check_seed(seed, "--seed")
     measure = isinstance(random_returns, str) and random_returns == "measure"
     try:
         groups = load_runs(runs)
@@ -75,9 +80,15 @@ def compare_runs(runs: Sequence[str | Path], *, out: str | Path | None = None,
         raise DriftlabError(str(err)) from None
     labels = sorted({g.label for g in groups})
     if reference not in labels:  # a typo would silently normalise by nothing
-        hint = did_you_mean(reference, labels)
+        # "lpo" for the label "lpo (run-name)": the algorithm is what a user types.
+        same_algorithm = [label for label in labels if label.split(" (")[0] == reference]
+        hint = (suggestion(same_algorithm, quote=True) if same_algorithm
+                else did_you_mean(reference, labels))
         raise DriftlabError(f"--reference {reference!r} is not among the runs' labels"
                             f"{hint}: {', '.join(labels)}")
+    check_host_bytes(statistics_bytes(groups, bootstrap),
+                     f"--bootstrap {bootstrap} over these runs", "use fewer resamples (default "
+                     "2000)")
     if measure:
         randoms = random_returns_of(groups)
     stats = group_statistics(groups, reference, randoms, bootstrap, seed)
@@ -90,7 +101,7 @@ def compare_runs(runs: Sequence[str | Path], *, out: str | Path | None = None,
     write_yaml(run_dir / "config.yaml", {
         "command": "compare", "runs": runs, "reference": reference, "bootstrap": bootstrap,
         "seed": seed, "random_returns": dict(random_returns) if isinstance(random_returns, Mapping)
-        else str(random_returns)})
+        else str(random_returns), "software": software_record()})
     data = {
         "final": [r.__dict__ for r in stats.rows],
         "normalized": stats.normalized,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from driftlab.errors import DriftlabError
+from driftlab.software import software_record
 
 
 @dataclass
@@ -68,6 +69,7 @@ def inspect_drift(drift: str | Path, *, compare: Sequence[str] = ("ppo", "dpo"),
     if bad:
         raise DriftlabError(f"{bad[0]} is outside [0, 1]; progress is the fraction of training "
                             "done (e.g. --progress 0 0.5 1)")
+    check_grid_memory(points, len(progress_values), "inspect")  # the temporal grid: the peak
     (r_min, r_max), (a_min, a_max) = r_range, a_range
     try:
         source = load_source(drift)
@@ -91,9 +93,27 @@ def inspect_drift(drift: str | Path, *, compare: Sequence[str] = ("ppo", "dpo"),
     write_yaml(run_dir / "config.yaml", {"command": "inspect", "drift": str(drift),
                                          "compare": list(compare), "spec": source.drift.spec,
                                          "grid": {"r": [r_min, r_max], "A": [a_min, a_max],
-                                                  "points": points, "log_r": log_r}})
+                                                  "points": points, "log_r": log_r},
+                                         "software": software_record()})
     write_json(run_dir / "conditions.json", report.to_dict())
     return InspectResult(run_dir, report, [Path(p) for p in written])
+
+
+# Bytes per (r, A) grid point of one drift evaluation, on the safe side: an LPO net's
+# features and two 128-wide float32 hidden layers, their gradient (dD/dr) and the
+# stored float64 surfaces.
+GRID_POINT_BYTES = 4096
+
+
+def check_grid_memory(points: int, surfaces: int, verb: str) -> None:
+    """A one-line refusal, before any drift is evaluated, when a `points` x `points`
+    grid (for `surfaces` evaluations at once, at most) would not fit in RAM."""
+    from driftlab.memory import check_host_bytes
+
+    if points >= 2:  # smaller grids are refused by the grid's own check
+        check_host_bytes(float(points) ** 2 * GRID_POINT_BYTES * max(1, surfaces),
+                         f"{verb} --points {points} ({points}^2 grid points)",
+                         "use fewer points (default 201 for inspect, 61 for distill)")
 
 
 def check_distill_options(*, top: int, points: int, population: int, generations: int,
@@ -130,6 +150,7 @@ def distill_drift(drift: str | Path, *, out: str | Path | None = None, top: int 
     `population`, `generations`, `parsimony` per node) to `drift` on a `points`^2
     (r, A) grid (dD/dr residuals weighted `grad_weight`); write drift.json (the
     best), the top `top` candidates, formulas.md and a comparison plot."""
+    from driftlab.algorithms.config import check_seed
     from driftlab.algorithms.storage import write_yaml
     from driftlab.analysis import plots
     from driftlab.analysis.distill import distill, write_distillation
@@ -137,6 +158,8 @@ def distill_drift(drift: str | Path, *, out: str | Path | None = None, top: int 
     from driftlab.rundir import check_output_dir, new_run_dir
 
     check_output_dir(out)  # before the (possibly long) search
+    check_seed(seed, "--seed")
+    check_grid_memory(points, 1, "distill")
     check_distill_options(top=top, points=points, population=population,
                           generations=generations, parsimony=parsimony,
                           grad_weight=grad_weight, r_range=r_range, a_range=a_range,
@@ -157,5 +180,6 @@ def distill_drift(drift: str | Path, *, out: str | Path | None = None, top: int 
     except AnalysisError as err:
         raise DriftlabError(str(err)) from None
     write_yaml(run_dir / "config.yaml", {"command": "distill", "drift": str(drift),
-                                         "spec": source.drift.spec, **result.settings})
+                                         "spec": source.drift.spec, **result.settings,
+                                         "software": software_record()})
     return DistillResult(run_dir, Path(best_file), result)

@@ -215,7 +215,10 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
     PPO's mean final return is not above the random policy's stops the evaluation
     with a DriftlabError (its scores cannot be normalised at that budget)."""
     from driftlab.algorithms.config import check_seed
+    from driftlab.analysis.statistics import bootstrap_bytes
+    from driftlab.memory import check_host_bytes
     from driftlab.rundir import check_output_dir, hold_lock, new_run_dir
+    from driftlab.software import software_record
     from driftlab.train_checks import check_settings
 
     if seeds < 1:
@@ -231,6 +234,9 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
         check_output_dir(out)
     budgets = resolve_envs(suite, envs, timesteps)
     who = contestants(drift, tuple(baselines))
+    check_host_bytes(bootstrap_bytes(bootstrap, seeds, seeds * len(budgets)),
+                     f"--bootstrap {bootstrap} over {len(budgets)} envs x {seeds} seeds",
+                     "use fewer resamples (default 2000)")
     for env_id, budget in budgets.items():
         for item in who:
             check_settings(item.algo, settings_for(env_id, item, budget), item.drift_file)
@@ -244,7 +250,7 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
         hold_lock(root)
     else:
         root = new_run_dir(out, "evaluate", who[0].name)
-        write_yaml(root / "evaluation.yaml", request)
+        write_yaml(root / "evaluation.yaml", {**request, "software": software_record()})
 
     randoms = given_random or _random_returns(root, budgets, seed)
     started = time.time()

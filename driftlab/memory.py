@@ -97,3 +97,20 @@ def check_fits(compiled: Any, devices: Sequence[Any], what: str, fix: str) -> No
     raise DriftlabError(f"{what} needs {_gib(need)} of memory but this machine has "
                         f"{_gib(have)} {where}; {fix} (DRIFTLAB_MEMORY_CHECK=off skips "
                         "this check)")
+
+
+def check_host_bytes(need: float, what: str, fix: str) -> None:
+    """Raise a DriftlabError naming both numbers and `fix` when `need` bytes of host
+    memory (numpy work: bootstrap resamples, drift surfaces) exceed the RAM
+    available now. Skipped where MemAvailable cannot be read or with
+    DRIFTLAB_MEMORY_CHECK=off."""
+    if os.environ.get("DRIFTLAB_MEMORY_CHECK", "").strip().lower() in ("off", "0", "false",
+                                                                        "no"):
+        return
+    have = meminfo_available()
+    if have is None or need <= have:
+        return
+    raise DriftlabError(f"{what} needs about {_gib(need)} of memory but this machine has "
+                        f"{_gib(have)} RAM available; {fix} (DRIFTLAB_MEMORY_CHECK=off skips "
+                        "this check)")
+

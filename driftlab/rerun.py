@@ -29,9 +29,11 @@ def rerun_request(run_dir: str | Path) -> dict[str, Any]:
         raise DriftlabError(f"--rerun {run_dir}: no config.yaml there; give a `driftlab train` "
                             "run directory")
     config = read_yaml(path)
-    if not isinstance(config, dict) or config.get("command") != "train" or "sweep" in config:
-        what = "a sweep (its combinations are values of one program)" if isinstance(
-            config, dict) and "sweep" in config else "not a `driftlab train` run"
+    swept = isinstance(config, dict) and ("sweep" in config or "sweep_combination" in config)
+    if not isinstance(config, dict) or config.get("command") != "train" or swept:
+        what = ("a sweep or one of its combinations (their settings are values of one "
+                "program, which rounds differently from a run of one setting)" if swept
+                else "not a `driftlab train` run")
         raise DriftlabError(f"--rerun {run_dir}: {what}; only an ordinary train run directory "
                             "can be re-run bit for bit")
     try:

@@ -27,6 +27,7 @@ import numpy as np
 from driftlab.algorithms import Drift, TrainConfig, Trainer
 from driftlab.algorithms.config import check_seed
 from driftlab.errors import DriftlabError
+from driftlab.software import software_record
 from driftlab.sweep import Grid, check_grid, check_layout
 from driftlab.train_checks import DEFAULT_CHUNKS
 
@@ -146,7 +147,7 @@ def train_sweep(env_id: str, algo: str, settings: dict[str, Any], sweep: Mapping
     combinations in `grid.combinations` order."""
     from driftlab.algorithms.trackers import Trackers, check_trackers
     from driftlab.rundir import new_run_dir
-    from driftlab.training import build, check_memory, chunk_length
+    from driftlab.training import build, check_memory, chunk_length, loaded_drift_file
 
     if seeds < 1:
         raise DriftlabError(f"--seeds must be >= 1, got {seeds}")
@@ -172,9 +173,9 @@ def train_sweep(env_id: str, algo: str, settings: dict[str, Any], sweep: Mapping
                                                 if layout == "vmap" else ""))
     run_dir = new_run_dir(out, "train", f"{algo}-{env_id}-sweep")
     record = {"command": "train", "env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
-              "drift_file": (str(Path(drift_path).resolve())
-                             if drift_path and Path(drift_path).exists() else drift_path),
-              "trackers": {"tensorboard": tensorboard, "wandb": wandb}}
+              "drift_file": loaded_drift_file(drift_path),
+              "trackers": {"tensorboard": tensorboard, "wandb": wandb},
+              "software": software_record()}
     dirs = _write_configs(run_dir, grid, config, drift, drift_params, layout, record)
     trackers = Trackers(run_dir, tensorboard=tensorboard, wandb=wandb, project=wandb_project,
                         config={"env": env_id, "algo": algo, "seeds": seeds, "seed": seed,

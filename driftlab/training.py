@@ -33,6 +33,7 @@ from driftlab.analysis.curves import plot_learning_curves
 from driftlab.errors import DriftlabError
 from driftlab.presets import deep_merge, train_preset
 from driftlab.rundir import new_run_dir
+from driftlab.software import software_record
 from driftlab.stopping import raise_if_stopped
 from driftlab.train_checks import DEFAULT_CHUNKS
 
@@ -112,6 +113,24 @@ def build(env_id: str, algo: str, settings: dict[str, Any], drift_path: str | No
     env = envs.make(env_id, **config.env_options)
     drift, params = resolve_drift(algo, drift_path, drift_options)
     return env, config, drift, params
+
+
+def loaded_drift_file(drift_path: str | None) -> str | None:
+    """The drift file a run loaded, as config.yaml records it: the absolute path of
+    what `load_drift` read (a bare shipped name means the shipped folder even where a
+    folder of that name sits in the working directory; stderr says so then)."""
+    import sys
+
+    from driftlab.algorithms.drift_io import resolve_drift_path
+    from driftlab.algorithms.shipped import written_as_path
+
+    if not drift_path:
+        return drift_path
+    loaded = resolve_drift_path(drift_path)
+    if loaded != Path(drift_path) and not written_as_path(drift_path) and Path(drift_path).exists():
+        print(f"note: --drift {drift_path} is the shipped drift {loaded}; the folder "
+              f"./{drift_path} here was not used (write ./{drift_path} for it)", file=sys.stderr)
+    return str(loaded.resolve()) if loaded.exists() else str(drift_path)
 
 
 def drift_record(drift: Drift, params: Any) -> dict[str, Any]:
@@ -248,11 +267,11 @@ def train_run(env_id: str, algo: str, settings: dict[str, Any], *, seeds: int = 
     write_yaml(run_dir / "config.yaml", {
         "command": "train", "env": env_id, "algo": algo, "seeds": seeds, "seed": seed,
         "drift": drift_record(drift, drift_params),
-        "drift_file": str(Path(drift_path).resolve()) if drift_path and Path(drift_path).exists()
-        else drift_path,
+        "drift_file": loaded_drift_file(drift_path),
         "train": config.to_dict(),
         "chunks": chunks,  # the loop's chunk length is part of the XLA program
         "trackers": {"tensorboard": tensorboard, "wandb": wandb},
+        "software": software_record(),
     })
     # The drift the agents trained with, parameters and all: `inspect RUN` and `compare`
     # read this copy, never a path whose file may have changed since.

@@ -252,6 +252,14 @@ CASES += [
          "nests settings more than 32 levels deep"),
     case("train-config-too-large", [*TRAIN_CONFIG, "{ws}/cfg/large.yaml"],
          "is 2.0 MiB; a settings or record file is a few KiB"),
+    # A device has no size to check first (issue 19's second audit: a MemoryError).
+    case("train-config-dev-zero", [*TRAIN_CONFIG, "/dev/zero"],
+         "/dev/zero holds more than 1 MiB; a settings or record file is a few KiB"),
+    # 403 bytes of nested aliases that stand for 10^9 values (the audit: a hang).
+    case("train-config-alias-bomb", [*TRAIN_CONFIG, "{ws}/cfg/alias_bomb.yaml"],
+         "expands to more than 100,000 values (YAML aliases"),
+    case("train-config-alias-cycle", [*TRAIN_CONFIG, "{ws}/cfg/alias_cycle.yaml"],
+         "expands to more than 100,000 values (YAML aliases"),
     case("train-set-twice", [*TRAIN, "--set", "num_envs=8"],
          "--set num_envs is given twice ('4' and '8'); give it once"),
     case("discover-set-twice", [*DISCOVER, "--set", "inner.total_timesteps=1024"],
@@ -364,6 +372,15 @@ CASES += [
          "is not a train run directory"),
     case("compare-bootstrap", ["compare", "{ws}/compare/good", "--bootstrap", "5", "--out", OUT],
          "--bootstrap must be >= 10"),
+    # The second audit (issue 19): tracebacks before.
+    case("compare-bootstrap-huge", ["compare", "{ws}/compare/good", "--bootstrap",
+                                    "1000000000000", "--out", OUT],
+         "--bootstrap 1000000000000 over these runs needs about"),
+    case("compare-seed-negative", ["compare", "{ws}/compare/good", "--seed", "-1", "--out", OUT],
+         "--seed must be a whole number from 0 to 2147483647"),
+    case("compare-random-returns-dev-zero", ["compare", "{ws}/compare/good", "--random-returns",
+                                             "/dev/zero", "--out", OUT],
+         "/dev/zero holds more than 1 MiB"),
 ]
 
 CASES += [
@@ -604,6 +621,16 @@ CASES += [
     case("inspect-compare-unknown", ["inspect", "ppo", "--compare", "ppx", "--out", OUT],
          "is neither a run directory"),
     case("distill-top", ["distill", "dpo", "--top", "0", "--out", OUT], "--top must be >= 1"),
+    # The second audit (issue 19): tracebacks (numpy, gplearn) or an out-of-memory kill.
+    case("distill-seed-negative", ["distill", "dpo", "--seed", "-1", "--out", OUT],
+         "--seed must be a whole number from 0 to 2147483647"),
+    case("distill-seed-huge", ["distill", "dpo", "--seed", "4294967296", "--out", OUT],
+         "--seed must be a whole number from 0 to 2147483647"),
+    case("distill-points-huge", ["distill", "dpo", "--points", "10000000", "--out", OUT],
+         "distill --points 10000000 (10000000^2 grid points) needs about"),
+    case("inspect-points-huge", ["inspect", "ppo", "--compare", "none", "--points", "1000000000",
+                                 "--out", OUT],
+         "inspect --points 1000000000 (1000000000^2 grid points) needs about"),
     case("distill-points", ["distill", "dpo", "--points", "1", "--out", OUT],
          "--points must be >= 2"),
     case("distill-population", ["distill", "dpo", "--population", "0", "--out", OUT],
@@ -725,6 +752,15 @@ def _train_run(folder: Path, lines: list | str, summary: object = None, config: 
         _write(folder / "config.yaml", yaml.safe_dump(config))
 
 
+def _alias_bomb(levels: int) -> str:
+    """A YAML list of `levels` nested anchors, each repeating the one inside it ten
+    times: 10^levels values in a few hundred bytes."""
+    text = "&a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"
+    for level in range(1, levels):
+        text = f"&a{level} [{text}" + f", *a{level - 1}" * 9 + "]"
+    return text + "\n"
+
+
 def build_workspace(ws: Path) -> None:
     """The inputs the cases refer to (see the module docstring)."""
     _write(ws / "file.txt", "a file, not a directory\n")
@@ -743,7 +779,9 @@ def build_workspace(ws: Path) -> None:
                        "inner_5.yaml": "inner: 5\n",
                        "duplicate.yaml": "num_envs: 4\nnum_steps: 32\nnum_envs: 8\n",
                        "deep.yaml": "hyperparams: " + "[" * 40 + "]" * 40 + "\n",
-                       "large.yaml": "# padding\n" * (2 * 2**20 // 10)}.items():
+                       "large.yaml": "# padding\n" * (2 * 2**20 // 10),
+                       "alias_bomb.yaml": "gamma: " + _alias_bomb(9),
+                       "alias_cycle.yaml": "gamma: &x [1, *x]\n"}.items():
         _write(cfg / name, text)
     _write(cfg / "binary.yaml", b"\xff\xfe\x00\x81binary")
 

@@ -195,3 +195,65 @@ def test_rerun_refuses_other_settings_and_non_train_dirs(tmp_path, capsys, argv,
     assert message in err and len(err.splitlines()) == 1, err
     assert main(["train", "--rerun", str(tmp_path)]) == 2
     assert "no config.yaml" in capsys.readouterr().err
+
+
+# ---- the second audit (issue 19) ---------------------------------------------------------
+
+def test_every_run_records_the_software_that_produced_it(tmp_path):
+    from driftlab.software import PACKAGES
+
+    run = train(tmp_path, "run")
+    software = yaml.safe_load(open(f"{run}/config.yaml"))["software"]
+    assert software["driftlab"] and software["python"]
+    assert set(software["packages"]) == set(PACKAGES) and software["packages"]["jax"]
+    # Run from this checkout: its commit, and whether tracked files had changes.
+    assert len(software["commit"]) == 40 and isinstance(software["uncommitted"], bool)
+    assert main(["compare", run, "--reference", "dpo", "--random-returns", "off",
+                 "--bootstrap", "10", "--out", str(tmp_path / "cmp")]) == 0
+    assert yaml.safe_load(open(tmp_path / "cmp" / "config.yaml"))["software"] == software
+
+
+def test_a_sweep_combination_is_not_rerun_as_if_bitwise(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    assert main(["train", "--algo", "dpo", *TINY, "--sweep", "drift.alpha=0.5,2",
+                 "--out", str(sweep)]) == 0
+    (combination,) = [p for p in (sweep / "combinations").iterdir() if p.name.startswith("01")]
+    capsys.readouterr()
+    assert main(["train", "--rerun", str(combination), "--out", str(tmp_path / "again")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "one of its combinations" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "again").exists()
+
+
+def test_compare_scores_an_env_only_against_the_reference_on_it(tmp_path, capsys):
+    ppo = train(tmp_path, "ppo", algo="ppo")
+    out = tmp_path / "acrobot"
+    assert main(["train", "--algo", "dpo", "--env", "gymnax/Acrobot-v1", *TINY[2:],
+                 "--out", str(out)]) == 0
+    assert main(["compare", ppo, str(out), "--random-returns", "off", "--bootstrap", "10",
+                 "--out", str(tmp_path / "cmp")]) == 0
+    data = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    # DPO ran only where PPO did not: no normalised score (it used to get 1.000 from its
+    # own mean), and the note says why.
+    assert set(data["normalized"]) == {"ppo"}
+    assert "not scored: gymnax/Acrobot-v1 (no ppo result there" in data["normalization"]["note"]
+
+
+def test_compare_suggests_the_label_of_the_algorithm_given_as_reference(tmp_path, capsys):
+    run = train(tmp_path, "lpo", "--drift", "lpo-cartpole", algo="lpo")
+    capsys.readouterr()
+    assert main(["compare", run, "--reference", "lpo", "--out", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "(did you mean 'lpo (lpo-cartpole)'?)" in err and len(err.splitlines()) == 1, err
+
+
+def test_a_shipped_name_records_the_shipped_drift_not_a_same_named_folder(tmp_path, monkeypatch,
+                                                                          capsys):
+    from driftlab.algorithms.shipped import shipped_dir
+
+    (tmp_path / "lpo-cartpole").mkdir()  # a folder of that name where the user works
+    monkeypatch.chdir(tmp_path)
+    run = train(tmp_path, "run", "--drift", "lpo-cartpole", algo="lpo")
+    recorded = yaml.safe_load(open(f"{run}/config.yaml"))["drift_file"]
+    assert recorded == str(shipped_dir("lpo-cartpole").resolve())
+    assert "the folder ./lpo-cartpole here was not used" in capsys.readouterr().err
