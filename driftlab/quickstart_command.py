@@ -11,6 +11,7 @@ discovery from its checkpoint.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,11 +38,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generations", type=int, help="ES generations (default: the preset's)")
     p.add_argument("--tiny", action="store_true",
                    help="a reduced budget for tests: 2 generations, population 8, 2 seeds, "
-                        "2e4 steps, small symbolic search")
+                        "2e4 steps, small symbolic search (so not with --seeds or --timesteps)")
 
 
 SETTINGS = ("env", "seeds", "timesteps", "generations", "tiny")  # recorded in quickstart.json
 DEFAULTS = {"env": "gymnax/Acrobot-v1", "seeds": 4, "timesteps": 2e5}
+# What --tiny sets in place of the flags of the same name (run_stages applies it, also to
+# a quickstart.json written before the record held these values).
+TINY = {"seeds": 2, "timesteps": 2e4}
+TINY_DISCOVERY = {"population": 8, "generations": 2, "eval_seeds": 2}
+DISCOVERY_PRESET = "cartpole-tiny"
 
 
 def _stage(title: str) -> None:
@@ -55,37 +61,164 @@ def _done(path: Path, marker: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     from driftlab.algorithms.storage import read_json, write_json
     from driftlab.errors import DriftlabError
-    from driftlab.rundir import hold_lock, new_run_dir
+    from driftlab.rundir import check_output_dir, hold_lock, new_run_dir
 
-    if args.resume:
+    # The flags, then the settings the stages will run with, are checked before
+    # anything is written or computed.
+    check_flags(args)
+    if args.resume is not None:
         root = Path(args.resume)
-        if not (root / "quickstart.json").is_file():
+        record = root / "quickstart.json"
+        if not record.is_file():
             raise DriftlabError(f"{root} is not a quickstart directory (no quickstart.json)")
-        saved = read_json(root / "quickstart.json")
+        saved = read_json(record)
         try:
             for key in SETTINGS:
                 given = getattr(args, key)
-                if given not in (None, False) and given != saved[key]:
+                if given is not None and given is not False and given != saved[key]:
                     raise DriftlabError(
                         f"--{key} {given} differs from this quickstart's {saved[key]} "
-                        f"({root / 'quickstart.json'}); --resume finishes the run as it was "
+                        f"({record}); --resume finishes the run as it was "
                         "started, so drop the flag or start a new quickstart with --out")
                 setattr(args, key, saved[key])
-        except KeyError as err:
-            raise DriftlabError(f"{root / 'quickstart.json'} is damaged ({type(err).__name__}: "
+        except (KeyError, TypeError) as err:
+            raise DriftlabError(f"{record} is damaged ({type(err).__name__}: "
                                 f"{err}); start a new quickstart with --out") from None
+        check_settings(_settings(args), record)
+        check_stages(**_settings(args))
         hold_lock(root)
     else:
-        for key, value in DEFAULTS.items():
+        for key, value in {**DEFAULTS, **(TINY if args.tiny else {})}.items():
             if getattr(args, key) is None:
                 setattr(args, key, value)
-        root = new_run_dir(args.out, "quickstart", "cartpole-tiny")
-        write_json(root / "quickstart.json",
-                   {k: getattr(args, k) for k in SETTINGS})
+        check_settings(_settings(args))
+        check_output_dir(args.out)
+        check_stages(**_settings(args))
+        root = new_run_dir(args.out, "quickstart", DISCOVERY_PRESET)
+        write_json(root / "quickstart.json", _settings(args))
     with _resume_hint(root):
-        run_stages(root, env=args.env, seeds=args.seeds, timesteps=args.timesteps,
-                   generations=args.generations, tiny=args.tiny)
+        run_stages(root, **_settings(args))
     return 0
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: getattr(args, key) for key in SETTINGS}
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """The flags as given on the command line: a DriftlabError naming the flag and
+    the fix for a value no stage could use, a flag --resume or --tiny would ignore,
+    or an unknown env."""
+    from driftlab.errors import DriftlabError
+
+    if args.resume is not None:
+        if not str(args.resume).strip():
+            raise DriftlabError("--resume is empty; give the quickstart directory to finish, "
+                                "or leave --resume out to start a new quickstart")
+        if args.out is not None:
+            raise DriftlabError(f"--out cannot be used with --resume: --resume finishes the "
+                                f"quickstart in {args.resume}; drop --out, or drop --resume "
+                                "to start a new quickstart in --out")
+    check_settings({key: getattr(args, key) for key in SETTINGS if key != "tiny"})
+    if args.tiny:
+        for key, value in TINY.items():
+            given = getattr(args, key)
+            if given is not None:
+                raise DriftlabError(
+                    f"--{key} {given:g} cannot be used with --tiny: --tiny sets --{key} to "
+                    f"{value:g}; drop --{key}, or drop --tiny for a full-size run")
+
+
+def check_settings(settings: dict[str, Any], record: Path | None = None) -> None:
+    """env, seeds, timesteps, generations (and tiny): each None or a value a stage can
+    use; `record` names the quickstart.json they were read from (else they are flags)."""
+    from driftlab.errors import DriftlabError
+
+    def refuse(key: str, value: Any, need: str, example: str) -> None:
+        if record is None:
+            hint = "; `driftlab envs` lists all ids" if key == "env" else ""
+            raise DriftlabError(f"--{key} must be {need} such as {example}, got {value!r}{hint}")
+        raise DriftlabError(f"{record} records {key} {value!r}, not {need}; start a new "
+                            "quickstart with --out")
+
+    def whole(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+    # A record holds every setting (seeds and timesteps may be anything under tiny,
+    # which sets them); a flag left out is None.
+    optional = record is None or settings.get("tiny") is True
+    if record is not None and settings.get("env") is None:
+        refuse("env", None, "an environment id", "gymnax/Acrobot-v1")
+    seeds, generations = settings.get("seeds"), settings.get("generations")
+    if not (seeds is None and optional) and not whole(seeds):
+        refuse("seeds", seeds, "a whole number >= 1", "4")
+    if generations is not None and not whole(generations):
+        refuse("generations", generations, "a whole number >= 1", "10")
+    timesteps = settings.get("timesteps")
+    if not (timesteps is None and optional) and not (
+            isinstance(timesteps, (int, float)) and not isinstance(timesteps, bool)
+            and math.isfinite(timesteps) and timesteps >= 1):
+        refuse("timesteps", timesteps, "a positive, finite number of environment steps", "2e5")
+    if "tiny" in settings and not isinstance(settings["tiny"], bool):
+        refuse("tiny", settings["tiny"], "true or false", "false")
+    env = settings.get("env")
+    if env is not None:
+        if not isinstance(env, str) or not env.strip():
+            refuse("env", env, "an environment id", "gymnax/Acrobot-v1")
+        check_env(env, "--env" if record is None else f"{record}: env")
+
+
+def check_env(env: str, what: str) -> None:
+    """`env` a registered id, or the registry's own one-line error with its "did
+    you mean" hint, prefixed by `what`. Builds nothing."""
+    from driftlab.envs import UnknownEnvironmentError, list_envs, make
+    from driftlab.errors import DriftlabError
+
+    if env in list_envs():
+        return
+    try:
+        make(env)  # an unregistered id is refused before anything is built
+    except UnknownEnvironmentError as err:
+        raise DriftlabError(f"{what} {env}: {err}") from None
+    raise DriftlabError(f"{what} {env}: unknown environment; `driftlab envs` lists all ids")
+
+
+def check_stages(*, env: str, seeds: int, timesteps: float, generations: int | None,
+                 tiny: bool) -> None:
+    """The settings the stages will be called with, through the same checks the API
+    makes (the discovery's settings, each training run's), without building or
+    compiling anything: a budget the trainer cannot run fails here, not in stage 4."""
+    from driftlab.discovery_settings import build_config
+    from driftlab.errors import DriftlabError, user_errors
+    from driftlab.train_checks import check_settings as check_train_settings
+    from driftlab.training import resolve_settings
+
+    build_config(DISCOVERY_PRESET, None, _discovery_settings(tiny, generations))
+    seeds, timesteps = _budget(seeds, timesteps, tiny)
+    for algo in ALGOS:
+        # The learned and distilled drifts come from stages 1 and 3; only their
+        # presence matters to these checks.
+        drift = {"lpo": "discover", "distilled": "distill"}.get(algo)
+        try:
+            resolved = resolve_settings(env, None, {}, int(timesteps),
+                                        algo=None if drift else algo)
+            check_train_settings(algo, resolved, drift)
+        except user_errors() as err:
+            raise DriftlabError(f"the comparison's {algo} runs on {env} ({int(timesteps)} env "
+                                f"steps per seed): {err}; choose another --timesteps or "
+                                "--env") from None
+
+
+def _budget(seeds: int, timesteps: float, tiny: bool) -> tuple[int, float]:
+    """(seeds, env steps per seed) of each comparison run."""
+    return (TINY["seeds"], TINY["timesteps"]) if tiny else (seeds, timesteps)
+
+
+def _discovery_settings(tiny: bool, generations: int | None) -> dict[str, Any]:
+    settings: dict[str, Any] = dict(TINY_DISCOVERY) if tiny else {}
+    if generations is not None:
+        settings["generations"] = generations
+    return settings
 
 
 @contextmanager
@@ -112,16 +245,12 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
     from driftlab.inspect_command import print_result as print_inspection
     from driftlab.train_command import print_outcome
 
-    if tiny:
-        seeds, timesteps = 2, 2e4
+    seeds, timesteps = _budget(seeds, timesteps, tiny)
     started = time.time()
 
     discover = root / "discover"
     _stage("1/5 discover a drift with OpenES on cartpole-tiny")
-    settings: dict[str, Any] = {"population": 8, "generations": 2, "eval_seeds": 2} \
-        if tiny else {}
-    if generations:
-        settings["generations"] = generations
+    settings = _discovery_settings(tiny, generations)
     if (discover / "config.yaml").is_file():
         finished = _done(discover, "drift.json") and _resumable_done(discover)
         if not finished:
@@ -131,7 +260,7 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
         else:
             print(f"already done: {discover}")
     else:
-        print_discovery(api.discover("cartpole-tiny", out=discover, settings=settings))
+        print_discovery(api.discover(DISCOVERY_PRESET, out=discover, settings=settings))
 
     inspect = root / "inspect"
     _stage("2/5 inspect: drift surfaces and the Mirror-Learning conditions")
