@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (a scheduler's or `kill`'s stop) ends a verb as Ctrl-C does: the same
     # clean-up, and one line instead of a silent death.
     previous = stopping.install()
-    from driftlab.rundir import held_locks, release_locks
+    from driftlab.rundir import held_locks, release_locks, stop_note
 
     locks_before = held_locks()  # a caller's own (a script calling main) are kept
     try:
@@ -170,12 +170,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"driftlab {args.command}: error: {line}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as err:
-        terminated = isinstance(err, stopping.Terminated) or stopping.stop_requested()
-        what = "terminated (SIGTERM)" if terminated else "interrupted"
-        print(f"driftlab {args.command}: {what}; files written so far are intact",
-              file=sys.stderr)
-        return 143 if terminated else 130
+    except KeyboardInterrupt as err:  # one line, and how to go on where there is a way
+        resume_dir = getattr(err, "resume_dir", None)  # a discovery's ES run
+        hint = (f"; continue it with `driftlab discover --resume {resume_dir}`" if resume_dir
+                else stop_note(err, locks_before, args.command))  # a train run: --rerun
+        return stopping.report(args.command, err, hint)
     finally:
         release_locks(keep=locks_before)
         stopping.restore(previous)

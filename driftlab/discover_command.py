@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from driftlab import api
     from driftlab.presets import parse_overrides
 
+    # A stop (Ctrl-C, SIGTERM) carries the run directory (`resume_dir`): driftlab.cli
+    # reports it with the --resume command.
     result = api.discover(args.preset, config=args.config,
                           settings=parse_overrides(args.overrides), out=args.out,
                           resume=args.resume, distributed=args.distributed,

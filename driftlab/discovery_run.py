@@ -8,7 +8,10 @@ continues from the latest checkpoint; a run directory killed before its first
 checkpoint starts over in place with its saved config (bitwise the run it
 would have been), and exports left a generation behind by a crash are
 re-written from the checkpoint. config.yaml is rewritten (atomically, keeping
-`preset:`) only when a resumable setting changes.
+`preset:`) only when a resumable setting changes. config.started.yaml (a copy of
+config.yaml as the run started) is what a resume checks config.yaml against; a run
+with checkpoints but without it is refused. A discovery stopped by Ctrl-C or
+SIGTERM says how to continue it (`--resume RUN`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from driftlab.discovery_settings import (
     STARTED,
     build_config,
+    check_started_recorded,
     check_unchanged_since_start,
     read_run_config,
     resumed_config,
@@ -93,6 +97,7 @@ def discover_run(preset: str | None, config_file: str | Path | None,
     from driftlab.discovery.loop import run_discovery
     from driftlab.errors import DriftlabError
     from driftlab.rundir import check_output_dir, hold_lock, new_run_dir
+    from driftlab.software import software_record
 
     main = jax.process_index() == 0
     if resume:
@@ -103,14 +108,17 @@ def discover_run(preset: str | None, config_file: str | Path | None,
         if not run_dir.is_dir():
             raise DriftlabError(f"{run_dir} is not a directory; pass a discovery run directory "
                                 "to --resume")
-        if not (run_dir / "config.yaml").is_file():
-            raise DriftlabError(f"{run_dir} has no config.yaml; pass a discovery run directory")
-        saved = read_run_config(run_dir)
+        saved = read_run_config(run_dir)  # missing, empty or damaged: how to restore it
         check_unchanged_since_start(run_dir, saved)
         config = resumed_config(run_dir, overrides, saved)
         discovery = preflight(config, run_dir)
+        check_started_recorded(run_dir)  # checkpoints, but nothing to check config.yaml by
         if main:
             hold_lock(run_dir)  # every check passed: from here on this process writes
+            if not (run_dir / STARTED).is_file():
+                # Killed before it was written (and so before any checkpoint): the run
+                # starts over in place with these settings.
+                write_yaml(run_dir / STARTED, {**saved, "discovery": config.to_dict()})
             write_resumed_config(run_dir, saved, config)
     else:
         if main:
@@ -119,13 +127,19 @@ def discover_run(preset: str | None, config_file: str | Path | None,
         discovery = preflight(config)
         if main:  # only now, with every input checked, does the run directory appear
             run_dir = new_run_dir(out, "discover", preset or "custom")
-            write_yaml(run_dir / "config.yaml", {"command": "discover", "preset": preset,
-                                                 "discovery": config.to_dict()})
-            write_yaml(run_dir / STARTED, config.to_dict())
+            record = {"command": "discover", "preset": preset, "discovery": config.to_dict(),
+                      "software": software_record()}
+            write_yaml(run_dir / "config.yaml", record)
+            write_yaml(run_dir / STARTED, record)  # a resume compares config.yaml with it
         else:  # other hosts only need the path; process 0 creates it
             run_dir = Path(out or "runs/discover-secondary")
-    outcome = run_discovery(config, run_dir, resume=bool(resume), progress=progress,
-                            discovery=discovery)
+    try:
+        outcome = run_discovery(config, run_dir, resume=bool(resume), progress=progress,
+                                discovery=discovery)
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: the run continues with --resume
+        if main:
+            err.resume_dir = run_dir  # type: ignore[attr-defined]
+        raise
     if main:
         from driftlab.algorithms.storage import read_jsonl
         from driftlab.analysis.curves import plot_discovery_progress

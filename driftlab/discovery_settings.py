@@ -93,14 +93,57 @@ def build_config(preset: str | None, config_file: str | None, overrides: dict[st
     return DiscoveryConfig.from_dict(resolve_discovery_settings(raw))
 
 
+def _has_checkpoints(run_dir: Path) -> bool:
+    from driftlab.discovery import checkpoint
+
+    return bool(checkpoint.list_checkpoints(run_dir))
+
+
+def _restore_hint(run_dir: Path) -> str:
+    """How to rebuild a missing or damaged config.yaml of a discovery run."""
+    from driftlab.algorithms.storage import read_yaml
+
+    started = run_dir / STARTED
+    if not started.is_file():
+        return (f"there is no {STARTED} to restore it from either: restore config.yaml from a "
+                "backup, or start a new run")
+    try:
+        recorded = read_yaml(started)
+    except Exception:  # damaged too: nothing to restore from
+        return f"{started} is damaged too: restore config.yaml from a backup, or start a new run"
+    if isinstance(recorded.get("discovery"), dict):  # a copy of config.yaml as it started
+        return (f"restore it with `cp {started} {run_dir}/config.yaml` (the settings the run "
+                "started with), then resume (adding again any --set generations=N you had "
+                "given)")
+    return (f"rebuild it from {started} (older runs record only the settings): "
+            "`command: discover`, the run's `preset:` and a `discovery:` mapping holding "
+            "that file's settings, then resume")
+
+
 def read_run_config(run_dir: Path) -> dict[str, Any]:
     """The mapping of a discovery run directory's config.yaml (a DriftlabError
-    if it is not one)."""
-    from driftlab.algorithms.storage import read_yaml
+    if it is not one). A discovery run (config.started.yaml or checkpoints there)
+    whose config.yaml is missing, empty or damaged is told how to restore it."""
+    from driftlab.algorithms.storage import RecordFileError, read_yaml
     from driftlab.errors import DriftlabError
 
-    saved = read_yaml(run_dir / "config.yaml")
+    path = run_dir / "config.yaml"
+    discovery_run = (run_dir / STARTED).is_file() or _has_checkpoints(run_dir)
+    if not path.is_file():
+        if discovery_run:
+            raise DriftlabError(f"{path} is missing; {_restore_hint(run_dir)}")
+        raise DriftlabError(f"{run_dir} has no config.yaml; pass a discovery run directory")
+    try:
+        saved = read_yaml(path)
+    except RecordFileError as err:
+        if not discovery_run:
+            raise
+        raise DriftlabError(f"{err}; or {_restore_hint(run_dir)}") from None
     if not isinstance(saved.get("discovery"), dict):
+        if discovery_run:
+            what = ("is empty" if not saved else
+                    "is damaged (it holds no `discovery:` mapping of settings)")
+            raise DriftlabError(f"{path} {what}; {_restore_hint(run_dir)}")
         raise DriftlabError(f"{run_dir}/config.yaml is not from `driftlab discover`; "
                             "pass a discovery run directory to --resume")
     return saved
@@ -123,9 +166,14 @@ def resumed_config(run_dir: Path, overrides: dict[str, Any], saved: dict[str, An
     return DiscoveryConfig.from_dict(deep_merge(settings, overrides))
 
 
-# The settings a run started with, written once: a resume compares config.yaml with it,
-# so a hand edit of a setting that shapes the ES run is named, not silently obeyed.
+# The settings a run started with, written once (a copy of config.yaml as the run
+# started; older runs stored only its `discovery:` settings): a resume compares
+# config.yaml with it, so a hand edit of a setting that shapes the ES run, or of
+# `preset:`, is named, not silently obeyed.
 STARTED = "config.started.yaml"
+# Keys of config.yaml that record rather than configure: the software the run started
+# with and that of each resume that ran other software (a resume may update driftlab).
+RECORDS = ("software", "resumed_with")
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -139,42 +187,84 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 
 def check_unchanged_since_start(run_dir: Path, saved: dict[str, Any]) -> None:
-    """A DriftlabError naming the first setting of config.yaml that is not resumable
-    and differs from the one the run started with (config.started.yaml)."""
+    """A DriftlabError naming the first key of config.yaml that differs from the one
+    the run started with (config.started.yaml): a top-level key (`preset:`,
+    `command:`), or a discovery setting that is not resumable."""
     from driftlab.algorithms.storage import read_yaml
     from driftlab.discovery.config import DiscoveryConfig
     from driftlab.errors import DriftlabError
 
-    if not (run_dir / STARTED).is_file():  # runs of older versions: nothing to compare
+    if not (run_dir / STARTED).is_file():  # see check_started_recorded
         return
-    started = DiscoveryConfig.from_dict(read_yaml(run_dir / STARTED)).to_dict()
+    recorded = read_yaml(run_dir / STARTED)
+    if not recorded:
+        raise DriftlabError(f"{run_dir}/{STARTED} is empty, so the run's settings cannot be "
+                            "checked; restore it (a copy of config.yaml as the run started), "
+                            "or start a new run")
+    if isinstance(recorded.get("discovery"), dict):  # a copy of config.yaml
+        top_started = {k: v for k, v in recorded.items() if k not in ("discovery", *RECORDS)}
+        top_current = {k: v for k, v in saved.items() if k not in ("discovery", *RECORDS)}
+        settings = recorded["discovery"]
+    else:  # older runs recorded the discovery settings alone
+        top_started = top_current = {}
+        settings = recorded
+    started = DiscoveryConfig.from_dict(settings).to_dict()
     current = DiscoveryConfig.from_dict(saved["discovery"]).to_dict()
     scored = {*current.get("envs", []), *current.get("validation_envs", [])}
     # Inner settings of held-out envs (resumable) may be added; the others may not change.
     changed = [k for k in _differences(started, current) if k.split(".")[0] not in RESUMABLE
                and not (k.startswith("train.") and k.split(".")[1] not in scored)]
-    if changed:
-        key = changed[0]
+    top = [k for k in sorted(set(top_started) | set(top_current), key=str)
+           if top_started.get(k) != top_current.get(k)]
+    if top or changed:
+        key = (top or changed)[0]
 
         def value(d: dict[str, Any]) -> Any:
+            if top:
+                return d.get(key)
             for part in key.split("."):
                 d = d.get(part) if isinstance(d, dict) else None
             return d
 
+        before, after = (top_started, top_current) if top else (started, current)
+        more = len(top) + len(changed) - 1
         raise DriftlabError(
-            f"{run_dir}/config.yaml changed {key} from {value(started)!r} to {value(current)!r} "
-            f"since the run started{' (and ' + str(len(changed) - 1) + ' more)' if len(changed) > 1 else ''}; "
+            f"{run_dir}/config.yaml changed {key} from {value(before)!r} to {value(after)!r} "
+            f"since the run started{f' (and {more} more)' if more else ''}; "
             f"a resumed run cannot change it (only {', '.join(sorted(RESUMABLE))}): restore it "
             f"(the original is in {STARTED})")
 
 
+def check_started_recorded(run_dir: Path) -> None:
+    """A DriftlabError if the run has checkpoints but no config.started.yaml: its
+    config.yaml could have been edited since the ES state was saved, and the
+    checkpoints hold the state alone, so nothing could tell."""
+    from driftlab.errors import DriftlabError
+
+    if not (run_dir / STARTED).is_file() and _has_checkpoints(run_dir):
+        raise DriftlabError(
+            f"{run_dir} has checkpoints but no {STARTED}, so its settings cannot be checked "
+            f"against those the run started with; restore {run_dir}/{STARTED} (a copy of "
+            "config.yaml as the run started), or start a new run")
+
+
 def write_resumed_config(run_dir: Path, saved: dict[str, Any], config) -> bool:
     """Rewrite config.yaml (atomically) only when the resumed settings differ from
-    the saved ones; every other key (command, preset) keeps its saved value."""
+    the saved ones or this resume runs other software than the run has recorded
+    (appended to `resumed_with`); every other key (command, preset) keeps its value."""
     from driftlab.algorithms.storage import write_yaml
     from driftlab.discovery.config import DiscoveryConfig
+    from driftlab.software import software_record
 
-    if DiscoveryConfig.from_dict(saved["discovery"]) == config:
+    record = dict(saved)
+    if DiscoveryConfig.from_dict(saved["discovery"]) != config:
+        record["discovery"] = config.to_dict()
+    software = software_record()
+    resumes = list(saved.get("resumed_with") or [])
+    last = resumes[-1] if resumes else saved.get("software")
+    if "software" in saved and last != software:
+        record["resumed_with"] = [*resumes, software]
+    if record == saved:
         return False
-    write_yaml(run_dir / "config.yaml", {**saved, "discovery": config.to_dict()})
+    write_yaml(run_dir / "config.yaml", record)
     return True

@@ -60,6 +60,19 @@ def stop_requested() -> bool:
     return _requested
 
 
+def report(command: str, err: KeyboardInterrupt, hint: str = "") -> int:
+    """Print the one line a verb stopped by Ctrl-C or SIGTERM ends with, followed by
+    `hint` ("; how to continue", or ""), and return the exit status (143 for
+    SIGTERM, 130 for Ctrl-C). The stop counts as reported."""
+    global _requested
+    terminated = isinstance(err, Terminated) or _requested
+    _requested = False
+    what = "terminated (SIGTERM)" if terminated else "interrupted"
+    print(f"driftlab {command}: {what}; files written so far are intact{hint}",
+          file=sys.stderr)
+    return 143 if terminated else 130
+
+
 def raise_if_stopped() -> None:
     """Raise `Terminated` if SIGTERM arrived, even if its first raise was swallowed."""
     if _requested:
