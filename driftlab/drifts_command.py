@@ -7,7 +7,11 @@ Shipping copies what `discover` exported (drift.json + params) and its
 metrics.jsonl into `drifts/NAME/`, and writes `train.yaml` (the inner training
 settings of the first meta-training env, for `driftlab train --config`) and
 `provenance.yaml` (meta_envs, heldout_envs, timesteps, discovery config,
-generations, wall-clock, commit).
+generations, wall-clock, the software the run recorded).
+
+Longer than ~300 lines: listing, and shipping both discovery runs and distilled
+formulas, each with its refusals (held-out envs the run saw, a folder that is
+already shipped, an empty or self-overwriting destination).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +46,16 @@ def run(args: argparse.Namespace) -> int:
     from driftlab.algorithms.storage import read_json, read_yaml
     from driftlab.errors import DriftlabError
 
-    if args.ship:
+    if args.ship is not None:
+        if not args.ship.strip():
+            raise DriftlabError("--ship is empty; give the discovery (or distill) run directory "
+                                "to ship")
         if not args.name or not NAME_PATTERN.match(args.name):
             raise DriftlabError("--ship needs --name NAME of lower-case letters, digits, '.', "
                                 "'_' or '-', e.g. --name lpo-cartpole")
+        if args.dest is not None and not args.dest.strip():
+            raise DriftlabError("--dest is empty; give the folder to ship into, or leave --dest "
+                                "out for the source tree's drifts/")
         check_heldout(args.heldout)
         out = ship(Path(args.ship), args.name, args.heldout,
                    Path(args.dest) if args.dest else None, args.replace)
@@ -69,13 +78,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _commit() -> str:
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return done.stdout.strip() or "unknown"
+def _software(config: dict[str, Any]) -> dict[str, Any]:
+    """The provenance of the code: the commit and software the run recorded when it
+    ran (None for runs older than that record) and those of this `--ship`."""
+    from driftlab.software import software_record
+
+    recorded = config.get("software") if isinstance(config.get("software"), dict) else None
+    return {"commit": (recorded or {}).get("commit"), "software": recorded,
+            "shipped_with": software_record()}
 
 
 def check_heldout(heldout: list[str] | None) -> None:
@@ -89,6 +99,49 @@ def check_heldout(heldout: list[str] | None) -> None:
             hint = did_you_mean(env_id, known)
             raise DriftlabError(f"--heldout: unknown env {env_id!r}{hint}; `driftlab envs` "
                                 "lists them")
+
+
+def check_source(run_dir: Path) -> None:
+    """A shipped drift's folder (drift.json and provenance.yaml, no config.yaml) is
+    no run to ship: say so, and where to ship from, instead of "no config.yaml"."""
+    from driftlab.errors import DriftlabError
+
+    if (run_dir.is_dir() and not (run_dir / "config.yaml").exists()
+            and (run_dir / "drift.json").is_file() and (run_dir / "provenance.yaml").is_file()):
+        raise DriftlabError(f"{run_dir} is already a shipped drift (drift.json + provenance.yaml, "
+                            "no config.yaml), not a run; ship from the discovery (or distill) "
+                            "run directory it came from, or copy the folder")
+
+
+def check_heldout_is_held_out(heldout: Any, discovery: dict[str, Any], given: str) -> None:
+    """No held-out env is one the drift was meta-trained on, or one whose validation
+    chose the shipped snapshot (provenance.yaml must not list an env as both)."""
+    from driftlab.errors import DriftlabError
+
+    if not isinstance(heldout, list | tuple):
+        return
+    roles = (("envs", "meta-training envs", "the drift was trained on it"),
+             ("validation_envs", "validation envs", "they chose the shipped snapshot"))
+    for env_id in heldout:
+        for key, what, why in roles:
+            envs = discovery.get(key) or []
+            if isinstance(envs, list | tuple) and env_id in envs:
+                raise DriftlabError(f"{given} {env_id} is one of the run's {what} "
+                                    f"({', '.join(map(str, envs))}), so not held out ({why}); "
+                                    "drop it, or name envs the run never saw")
+
+
+def _check_not_the_source(run_dir: Path, dest: Path | None, name: str) -> None:
+    """The folder shipped into is neither the run shipped nor one holding it (--replace
+    would delete the run before its copy is written)."""
+    from driftlab.algorithms.shipped import _SOURCE_TREE
+    from driftlab.errors import DriftlabError
+
+    folder = ((dest or _SOURCE_TREE) / name).resolve()
+    source = run_dir.resolve()
+    if folder == source or folder in source.parents:
+        raise DriftlabError(f"--dest {dest or _SOURCE_TREE} --name {name} is the run being shipped "
+                            f"({run_dir}) or holds it; choose another --dest or --name")
 
 
 def _make_room(dest: Path | None, name: str, replace: bool) -> None:
@@ -134,13 +187,22 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
     )
     from driftlab.errors import DriftlabError
 
+    check_source(run_dir)
     config = read_yaml(run_dir / "config.yaml")
+    _check_not_the_source(run_dir, dest, name)
     if config.get("command") == "distill":
+        if heldout:
+            raise DriftlabError(f"--heldout is not used for {run_dir}, a distill run: its formula "
+                                "keeps the held-out envs of the drift it was distilled from; "
+                                "drop --heldout")
         return ship_formula(run_dir, config, name, dest, replace)
     discovery = config.get("discovery")
     if config.get("command") != "discover" or not isinstance(discovery, dict):
         raise DriftlabError(f"{run_dir} is not a discovery or distill run directory (its "
                             "config.yaml is from neither `driftlab discover` nor `distill`)")
+    check_heldout_is_held_out(heldout if heldout is not None else discovery.get("heldout_envs"),
+                              discovery, "--heldout" if heldout is not None
+                              else f"{run_dir}/config.yaml's heldout_envs:")
     # A run with validation envs ships the snapshot they selected, never the last mean.
     selected = bool(discovery.get("validation_envs"))
     exported = run_dir / ("drift_selected.json" if selected else "drift.json")
@@ -186,7 +248,7 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
         "rollouts_per_member": int(discovery["rollouts_per_member"]),
         "wall_clock_seconds_generations": round(seconds, 1),
         "preset": config.get("preset"),
-        "commit": _commit(),
+        **_software(config),
         "shipped": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "discovery": discovery,
     }
@@ -231,12 +293,14 @@ def ship_formula(run_dir: Path, config: dict[str, Any], name: str, dest: Path | 
         inherited = read_yaml(parent / "provenance.yaml")
         shutil.copyfile(parent / "train.yaml", folder / "train.yaml")
     provenance = {
-        **{k: v for k, v in inherited.items() if k not in ("name", "kind", "shipped", "commit")},
+        **{k: v for k, v in inherited.items()
+           if k not in ("name", "kind", "shipped", "commit", "software", "shipped_with")},
         "name": name, "kind": drift.spec["kind"], "distilled_from": source,
         "expression": spec.get("expression"), "constants": spec.get("constants"),
         "family": spec.get("family"), "fit": spec.get("fit"),
-        "distill_settings": {k: v for k, v in config.items() if k not in ("command", "spec")},
-        "commit": _commit(),
+        "distill_settings": {k: v for k, v in config.items()
+                             if k not in ("command", "spec", "software")},
+        **_software(config),
         "shipped": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     write_yaml(folder / "provenance.yaml", provenance)
