@@ -7,6 +7,9 @@ NaN). Reads are strict: a missing, unreadable or malformed file is one
 `RecordFileError` (or the caller's `error` type) whose message names the path,
 the problem and the fix. The one tolerance is a JSON-lines file's torn last
 line (a process killed mid-write), which is skipped.
+
+Longer than ~300 lines: every record format driftlab writes and reads (JSON, YAML,
+JSON lines, msgpack), each with its atomic write and its one-line read errors.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ drift parameters and hyperparameters. `init` / `run` expose the same loop in
 chunks so a caller can show progress or checkpoint between jitted pieces;
 chunked and unchunked runs agree to float rounding (they are different XLA
 programs); the same program with the same key is bitwise reproducible.
+
+Longer than ~300 lines: the one loop every drift plugs into, as its four steps and
+the per-update observation normaliser; the modes themselves are small objects in
+algorithms/advantages.py and algorithms/networks.py.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ drifts' measured results (driftlab.findings), which it reads rather than re-runs
 `driftlab.api` call writing its own run directory under one quickstart folder;
 `--resume DIR` skips the stages whose outputs are complete and resumes the
 discovery from its checkpoint.
+
+Longer than ~300 lines: every flag checked before stage 1 (a bad one writes
+nothing), then the five stages, each resumable.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """Train agents from the command line or a script: presets + overrides in,
-a run directory out (config, metrics.jsonl, parameters, learning curve)."""
+a run directory out (config, metrics.jsonl, parameters, learning curve).
+
+Longer than ~300 lines: settings resolution, the chunked run with its memory check,
+logging and divergence detection, and the run directory it writes; the sweep's
+one-program variant is driftlab/sweep_run.py."""
 
 from __future__ import annotations
 
