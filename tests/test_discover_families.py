@@ -192,3 +192,13 @@ def test_drift_block_round_trips_and_old_configs_still_read():
         tiny_config("dpo-cartpole", drift={"kind": "dpoo"})
     with pytest.raises(DiscoveryError, match="belongs to kind lpo, not dpo"):
         tiny_config("dpo-cartpole", temporal=True)
+
+
+def test_every_discovery_preset_builds_valid_settings():
+    """Each configs/discover/*.yaml resolves to a DiscoveryConfig that validates (the
+    presets' envs, inner settings and drift blocks), without building an env."""
+    from driftlab.discover_command import list_presets
+
+    for name in list_presets():
+        config = build_config(name, None, {})
+        assert config.envs and config.drift.kind in ("lpo", "dpo", "ppo", "distilled"), name
