@@ -67,7 +67,10 @@ def program_bytes(compiled: Any) -> int | None:
 
 
 def _gib(n: float) -> str:
-    return f"{n / GIB:.2f} GiB" if n >= 0.01 * GIB else f"{n / GIB:.2g} GiB"
+    gib = n / GIB
+    if gib >= 1e5:  # an absurd request: its size, not 13 digits of it
+        return f"{gib:.2g} GiB"
+    return f"{gib:.2f} GiB" if gib >= 0.01 else f"{gib:.2g} GiB"
 
 
 def check_fits(compiled: Any, devices: Sequence[Any], what: str, fix: str) -> None:
