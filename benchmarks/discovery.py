@@ -7,11 +7,14 @@ XLA_FLAGS=--xla_force_host_platform_device_count=2). `vmap_efficiency` is the
 population's env-steps/s divided by one training run's env-steps/s (same
 settings, same process, timed in turn): how well the population runs (1.0 = as
 fast as single runs back to back). Each size is measured with `member_batch: all`
-(the whole population in one vmapped batch) and `auto` (1 on CPU: members in
-sequence, per device).
+(the whole population in one vmapped batch) and `auto` (on CPU as many members per
+vmapped batch as keep their rollout buffers within CPU_BATCH_BYTES, the batches in
+sequence, per device; recorded as `member_batch_resolved`).
 
     python benchmarks/discovery.py [--out benchmarks/results/discovery.json]
-        [--populations 8 16 32] [--devices 1 2] [--repeats 2]
+        [--populations 8 16 32] [--devices 1 2] [--repeats 2] [--quick]
+
+`--quick` (a test of the script): cartpole-tiny, population 8, 1 device, 1 repeat.
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ CASES = {
 
 def measure(case: str, populations: list[int], repeats: int) -> list[dict]:
     """Inside a child process: one row per (population size, member_batch), the two
-    member_batch settings ("all": one vmapped batch; "auto": 1 on CPU, members in
-    sequence) and a plain single run timed in turn, so their ratios share the load."""
+    member_batch settings ("all": one vmapped batch; "auto": batches of as many members
+    as fit CPU_BATCH_BYTES, in sequence) and a plain single run timed in turn, so their
+    ratios share the load."""
     import dataclasses
 
     import jax
@@ -81,6 +85,7 @@ def measure(case: str, populations: list[int], repeats: int) -> list[dict]:
             seconds = min(run["times"])
             sps = population * config.rollouts_per_member * steps_per_run / seconds
             rows.append({"case": case, "env": config.envs[0], "devices": jax.device_count(),
+                         "backend": jax.default_backend(),
                          "population": population, "member_batch": batch,
                          "member_batch_resolved": run["disc"].member_batch,
                          "inner_steps_per_run": steps_per_run,
@@ -99,11 +104,19 @@ def main() -> int:
     parser.add_argument("--devices", nargs="*", type=int, default=[1, 2])
     parser.add_argument("--cases", nargs="*", default=list(CASES))
     parser.add_argument("--repeats", type=int, default=2, help="timed generations per size")
+    parser.add_argument("--quick", action="store_true",
+                        help="cartpole-tiny, population 8, 1 device, 1 repeat")
     parser.add_argument("--child", nargs=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.cases, args.populations, args.devices, args.repeats = ["cartpole-tiny"], [8], [1], 1
     if args.child:
         print(json.dumps(measure(args.child[0], args.populations, args.repeats)))
         return 0
+    sys.path.insert(0, str(ROOT))  # the `benchmarks` folder as a package
+    from benchmarks import conditions
+
+    started = conditions.start()
     rows = []
     for case in args.cases:
         for devices in args.devices:
@@ -121,9 +134,12 @@ def main() -> int:
                       f"{row['seconds_per_generation']:6.2f} s/gen, "
                       f"{row['env_steps_per_second']:9,.0f} steps/s, "
                       f"vmap efficiency {row['vmap_efficiency']:.2f}", flush=True)
-    summary = {"benchmark": "discovery", "date": datetime.now(UTC).isoformat(),
+    summary = {"benchmark": "discovery", "date": datetime.now(UTC).isoformat(), "quick": args.quick,
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                            "python": platform.python_version()},
+               "settings": {"populations": args.populations, "devices": args.devices,
+                            "cases": args.cases, "repeats": args.repeats},
+               "conditions": conditions.finish(started, rows[0]["backend"] if rows else None),
                "note": "1 and 2 devices are virtual CPU devices on the same cores",
                "results": rows}
     out = Path(args.out)

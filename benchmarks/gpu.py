@@ -82,6 +82,10 @@ def main() -> int:
     args = parser.parse_args()
     import jax
 
+    sys.path.insert(0, str(ROOT))  # the `benchmarks` folder as a package
+    from benchmarks import conditions
+
+    recorded = conditions.start()
     started = time.perf_counter()
     quick = args.quick
     result: dict = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -115,6 +119,7 @@ def main() -> int:
     result["discovery_generation"] = {"measured": rows, "full_inner_runs": full,
                                       "hours_for_800_generations": 800 * full["seconds"] / 3600}
     result["seconds_total"] = time.perf_counter() - started
+    result["conditions"] = conditions.finish(recorded, jax.default_backend())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["discovery_generation"], indent=1))

@@ -1,4 +1,5 @@
-"""Run every benchmark and write one JSON summary.
+"""Run every CPU benchmark, write one JSON summary and regenerate the tables of
+docs/benchmarks.md from the results (benchmarks/tables.py).
 
     python benchmarks/run_all.py [--quick] [--out benchmarks/results/summary.json]
 """
@@ -13,7 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["throughput", "discovery", "sweep"]
+# name (the JSON file under results/): the script and its extra arguments
+BENCHMARKS = {"throughput": ("throughput", []), "whole_process": ("throughput", ["--whole-process"]),
+              "discovery": ("discovery", []), "sweep": ("sweep", [])}
 
 
 def main() -> None:
@@ -22,12 +25,13 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "summary.json"))
     args = parser.parse_args()
     summary = {"date": datetime.now(UTC).isoformat(), "benchmarks": {}}
-    for name in BENCHMARKS:
-        script = HERE / f"{name}.py"
+    for name, (script_name, extra) in BENCHMARKS.items():
+        script = HERE / f"{script_name}.py"
         if not script.exists():
             continue
         out = HERE / "results" / f"{name}.json"
-        cmd = [sys.executable, str(script), "--out", str(out)] + (["--quick"] if args.quick else [])
+        cmd = ([sys.executable, str(script), *extra, "--out", str(out)]
+               + (["--quick"] if args.quick else []))
         print(f"== {name}: {' '.join(cmd)}", flush=True)
         proc = subprocess.run(cmd)
         summary["benchmarks"][name] = (json.loads(out.read_text()) if proc.returncode == 0
@@ -35,6 +39,7 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {args.out}")
+    subprocess.run([sys.executable, str(HERE / "tables.py")], check=True)
 
 
 if __name__ == "__main__":

@@ -123,10 +123,15 @@ def main() -> None:
     args = parser.parse_args()
     import jax
 
+    sys.path.insert(0, str(ROOT))  # the `benchmarks` folder as a package
+    from benchmarks import conditions
+
+    started = conditions.start()
     result = measure(args.timesteps // 4 if args.quick else args.timesteps)
     result.update(benchmark="sweep", date=datetime.now(UTC).isoformat(), quick=args.quick,
                   machine={"platform": platform.platform(), "cpus": os.cpu_count(),
-                           "jax": jax.__version__, "backend": jax.default_backend()})
+                           "jax": jax.__version__, "backend": jax.default_backend()},
+                  conditions=conditions.finish(started, jax.default_backend()))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -9,6 +9,11 @@ peak-memory figure, no cache effects between cases). Ratios measured in one
 run are the figures to compare across machines.
 
     python benchmarks/throughput.py [--out benchmarks/results/throughput.json] [--quick]
+        [--scale 1.0] [--pair-rounds 5]
+
+`--scale` multiplies every step budget (`--quick` is 0.1) and `--pair-rounds` sets
+the rounds of the trainer-against-reference timing, for a loaded machine where the
+full run takes too long; both are recorded in the JSON.
 
 `--whole-process` instead times what a user waits for: the whole `driftlab train`
 command against the whole reference script (`python benchmarks/reference_ppo.py`)
@@ -19,6 +24,9 @@ run) and a warm one (filled by an untimed run first). It writes
 benchmarks/results/whole_process.json; `--quick` runs CartPole on a tiny budget.
 
     python benchmarks/throughput.py --whole-process [--quick] [--rounds 3]
+
+Longer than ~300 lines: three measurements (raw env, training, the single-file
+reference) and the whole-process timing, each run in its own process.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ CASES = {
 }
 
 
-def measure(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
+def measure(env_id: str, mode: str, seeds: int, timesteps: int, rounds: int = 5) -> dict:
     """Runs inside a child process; prints one JSON line."""
     import resource
 
@@ -85,7 +93,7 @@ def measure(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
         fn = trainer_fn(env, config, drift, drift_params)
         args = (keys,)
     if mode == "pair":
-        return measure_against_reference(env_id, config, fn, keys)
+        return measure_against_reference(env_id, config, fn, keys, rounds=rounds)
     start = time.perf_counter()
     compiled = fn.lower(*args).compile()
     compile_s = time.perf_counter() - start
@@ -143,8 +151,9 @@ DEFAULT_OUT = str(ROOT / "benchmarks" / "results" / "throughput.json")
 WHOLE_PROCESS_OUT = str(ROOT / "benchmarks" / "results" / "whole_process.json")
 
 
-def run_child(env_id: str, mode: str, seeds: int, timesteps: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", env_id, mode, str(seeds), str(timesteps)]
+def run_child(env_id: str, mode: str, seeds: int, timesteps: int, rounds: int = 5) -> dict:
+    cmd = [sys.executable, __file__, "--child", env_id, mode, str(seeds), str(timesteps),
+           str(rounds)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -242,26 +251,35 @@ def main() -> None:
     parser.add_argument("--whole-process", action="store_true",
                         help="time whole `driftlab train` vs reference-script processes")
     parser.add_argument("--rounds", type=int, default=3, help="--whole-process rounds")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="fraction of the step budgets (default 1; --quick: 0.1)")
+    parser.add_argument("--pair-rounds", type=int, default=5,
+                        help="rounds of the trainer-vs-reference timing (default 5)")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        env_id, mode, seeds, timesteps = args.child
-        print(json.dumps(measure(env_id, mode, int(seeds), int(timesteps))))
+        env_id, mode, seeds, timesteps, rounds = args.child
+        print(json.dumps(measure(env_id, mode, int(seeds), int(timesteps), int(rounds))))
         return
+    sys.path.insert(0, str(ROOT))  # the `benchmarks` folder as a package
+    from benchmarks import conditions
+
+    started = conditions.start()
     if args.whole_process:
         import jax
 
         result = whole_process(args.quick, args.rounds)
         result.update(benchmark="whole_process", date=datetime.now(UTC).isoformat(),
                       machine={"platform": platform.platform(), "cpus": os.cpu_count(),
-                               "jax": jax.__version__, "backend": jax.default_backend()})
+                               "jax": jax.__version__, "backend": jax.default_backend()},
+                      conditions=conditions.finish(started, jax.default_backend()))
         out = Path(args.out if args.out != DEFAULT_OUT else WHOLE_PROCESS_OUT)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result["train_over_reference_wall"]), f"\nwrote {out}")
         return
 
-    scale = 0.1 if args.quick else 1.0
+    scale = 0.1 if args.quick else args.scale
     results = []
     for env_id in args.envs:
         case = CASES[env_id]
@@ -271,7 +289,7 @@ def main() -> None:
             raw = run_child(env_id, "raw", seeds, budget)
             train = run_child(env_id, "train", seeds, budget)
             if env_id.startswith("gymnax/"):  # the reference PPO is for discrete gymnax envs
-                pair = run_child(env_id, "pair", seeds, budget)
+                pair = run_child(env_id, "pair", seeds, budget, args.pair_rounds)
             else:
                 pair = {}
             row = {"env": env_id, "seeds": seeds, "num_envs": raw["num_envs"],
@@ -285,7 +303,8 @@ def main() -> None:
             if pair:
                 row.update(paired_train_steps_per_second=pair["train_steps_per_second"],
                            reference_steps_per_second=pair["reference_steps_per_second"],
-                           train_over_reference=pair["train_over_reference"])
+                           train_over_reference=pair["train_over_reference"],
+                           reference_rounds=pair["rounds"])
             results.append(row)
             print(f"{env_id:26s} seeds={seeds}  raw {row['raw_env_steps_per_second']:>12,.0f}/s  "
                   f"train {row['train_steps_per_second']:>10,.0f}/s  "
@@ -300,9 +319,11 @@ def main() -> None:
     import jax
 
     summary = {"benchmark": "throughput", "date": datetime.now(UTC).isoformat(),
+               "quick": args.quick, "scale": scale, "pair_rounds": args.pair_rounds,
                "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                           "cpus": __import__("os").cpu_count(), "jax": jax.__version__,
+                           "cpus": os.cpu_count(), "jax": jax.__version__,
                            "backend": jax.default_backend()},
+               "conditions": conditions.finish(started, jax.default_backend()),
                "results": results}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
