@@ -99,9 +99,11 @@ def new_run_dir(out: str | Path | None, kind: str, name: str, verb: str | None =
 
 # ---- what an occupied output directory holds ------------------------------------------
 
-# The verbs of the command line (`driftlab VERB ...`).
-VERBS = ("train", "discover", "inspect", "distill", "compare", "quickstart", "experiment",
-         "evaluate", "drifts", "envs")
+def verbs() -> set[str]:
+    """The verbs of the command line (`driftlab VERB ...`), as driftlab.cli declares them."""
+    from driftlab.cli import COMMANDS, OPTIONAL_COMMANDS
+
+    return {*COMMANDS, *OPTIONAL_COMMANDS}
 
 
 def command_line_verb() -> str | None:
@@ -110,20 +112,22 @@ def command_line_verb() -> str | None:
     import sys
 
     argv = sys.argv
-    if len(argv) > 1 and Path(argv[0]).name in ("driftlab", "cli.py") and argv[1] in VERBS:
+    if len(argv) > 1 and Path(argv[0]).name in ("driftlab", "cli.py") and argv[1] in verbs():
         return argv[1]
     return None
 
 
 def _run_config(run_dir: Path) -> dict | None:
-    """RUN/config.yaml as a mapping, or None (none there, unreadable, not a mapping)."""
-    import yaml
+    """RUN/config.yaml as a mapping, or None (none there, or not a readable mapping;
+    read with storage's size, nesting and alias limits)."""
+    from driftlab.algorithms.storage import RecordFileError, read_yaml
 
-    try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    if not (run_dir / "config.yaml").is_file():
         return None
-    return config if isinstance(config, dict) else None
+    try:
+        return read_yaml(run_dir / "config.yaml")
+    except RecordFileError:
+        return None
 
 
 def _incomplete_train(run_dir: Path) -> dict | None:
@@ -159,7 +163,7 @@ def occupied_message(path: Path, verb: str | None = None) -> str:
     if command == "discover":
         return (f"{head}: it holds a discovery run; continue it with `driftlab discover "
                 f"--resume {path}`, or choose a new --out")
-    if isinstance(command, str) and command in VERBS:
+    if isinstance(command, str) and command in verbs():
         return f"{head}: it holds the output of `driftlab {command}`; choose a new --out"
     if (path / "evaluation.yaml").is_file():
         if verb in (None, "evaluate"):
