@@ -13,14 +13,18 @@ TEST_STAMP := $(VENV)/.installed-test
 
 # Re-install whenever the dependency list or the pins change. `make quickstart`
 # installs only what driftlab needs (a quicker first run); `make test` adds `.[test]`.
+# The venv's own pip is used (Python 3.11's supports editable installs; upgrading it
+# fetched whatever pip was newest, untested), and `--no-compile` leaves the .pyc
+# files to first import instead of compiling every installed module. Together:
+# 95 s -> 62 s (fresh venv, warm pip cache, 2 idle cores, 2026-12-01).
+PIP := $(BIN)/python -m pip install --quiet --no-compile -c constraints.txt
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	$(PIP) -e .
 	@touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PIP) -e ".[test]"
 	@touch $(TEST_STAMP)
 
 quickstart: $(STAMP)

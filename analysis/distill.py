@@ -115,12 +115,18 @@ class Candidate:
     score: float = float("inf")
     conditions: ConditionReport | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # values' last result and the constants it was made from (sympy's subs takes
+    # ~0.3 s on a clipped form, and a report asks for each candidate's several times)
+    _values: tuple[tuple, sympy.Expr] | None = field(default=None, repr=False, compare=False)
 
     @property
     def values(self) -> sympy.Expr:
         """The expression with the constants' values substituted."""
-        return self.expr.subs({sympy.Symbol(k, real=True): round(v, 6)
-                               for k, v in self.constants.items()})
+        key = (self.expr, tuple(sorted((k, round(v, 6)) for k, v in self.constants.items())))
+        if self._values is None or self._values[0] != key:
+            self._values = (key, self.expr.subs({sympy.Symbol(k, real=True): v
+                                                 for k, v in key[1]}))
+        return self._values[1]
 
     @property
     def text(self) -> str:
@@ -177,10 +183,22 @@ def _residual_fns(expr: sympy.Expr, names: list[str], data: Sample, grad_weight:
             parts.append(grad_weight * (grad / scale_g - target_g))
         return jnp.concatenate(parts)
 
-    residual = jax.jit(residual)
-    jacobian = jax.jit(jax.jacfwd(residual))
-    return (lambda t: np.asarray(residual(jnp.asarray(t, jnp.float32)), np.float64),
-            lambda t: np.asarray(jacobian(jnp.asarray(t, jnp.float32)), np.float64))
+    # The residual and its Jacobian in one compiled program (compiling is most of a
+    # fit's time); least_squares asks for the Jacobian where it last asked for the
+    # residual, so the pair is kept for that point.
+    both = jax.jit(lambda theta: (residual(theta), jax.jacfwd(residual)(theta)))
+    last: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    def pair(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        theta = np.asarray(t, np.float32)
+        key = theta.tobytes()
+        if key not in last:
+            value, jac = both(jnp.asarray(theta))
+            last.clear()
+            last[key] = (np.asarray(value, np.float64), np.asarray(jac, np.float64))
+        return last[key]
+
+    return (lambda t: pair(t)[0], lambda t: pair(t)[1])
 
 
 def fit_template(family: str, expr: sympy.Expr, names: list[str], starts: list[list[float]],

@@ -177,7 +177,9 @@ def drift_and_grad(drift: Drift, params: Any, ratio: jax.Array, advantage: jax.A
     def point(r, a, p):
         return drift.fn(params, r, jnp.log(r), a, p)
 
-    value_and_grad = jax.vmap(jax.value_and_grad(point))
+    # One compiled program per call: run op by op, a formula drift's every primitive
+    # was compiled on its own (the distill stage spent most of its time there).
+    value_and_grad = jax.jit(jax.vmap(jax.value_and_grad(point)))
     flat = [x.reshape(-1) for x in (ratio, advantage, progress)]
     value, grad = value_and_grad(*flat)
     return value.reshape(ratio.shape), grad.reshape(ratio.shape)

@@ -124,7 +124,7 @@ class DiscoveryConfig:
     eval_envs: int = 128  # fresh episodes per run for fitness="final_eval" (Lu et al.: 128)
     # bookkeeping
     seed: int = 0
-    eval_every: int = 4
+    eval_every: int = 4  # 0: never train fresh seeds on the ES mean (the quickstart)
     eval_seeds: int = 4
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
@@ -230,7 +230,10 @@ class DiscoveryConfig:
             raise DiscoveryError(
                 f"population={self.population} is odd but antithetic sampling needs pairs; "
                 f"use population={self.population + 1} or set antithetic=false")
-        for key in ("generations", "rollouts_per_member", "eval_every", "eval_seeds",
+        if self.eval_every < 0:
+            raise DiscoveryError(f"eval_every must be >= 0 (0: no evaluation), got "
+                                 f"{self.eval_every}")
+        for key in ("generations", "rollouts_per_member", "eval_seeds",
                     "checkpoint_every", "keep_checkpoints", "reference_seeds",
                     "eval_envs"):
             if getattr(self, key) < 1:

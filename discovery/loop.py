@@ -629,7 +629,7 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
                 warnings.warn(f"generation {generation}: {record['nan_count']} member(s) had a "
                               "NaN/inf fitness; ranked worst", stacklevel=2)
             last = generation == end
-            if main and (generation % config.eval_every == 0 or last):
+            if main and config.eval_every and (generation % config.eval_every == 0 or last):
                 record["eval"] = discovery.evaluate(discovery.mean_params(state), generation)
             validate = config.validation_envs and (generation % config.validation_every == 0
                                                    or last)

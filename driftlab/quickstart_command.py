@@ -19,9 +19,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from driftlab.background import Background
 
 ALGOS = ("ppo", "dpo", "lpo", "distilled")
+# Trained by a child process while stages 1-2 run (driftlab.background).
+BACKGROUND_ALGOS = ("ppo", "dpo", "lpo")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, help="seeds per algorithm (default 4)")
     p.add_argument("--timesteps", type=float,
                    help="env steps per seed in the comparison (default 2e5)")
-    p.add_argument("--generations", type=int, help="ES generations (default: the preset's)")
+    p.add_argument("--generations", type=int, help="ES generations (default 4)")
     p.add_argument("--tiny", action="store_true",
                    help="a reduced budget for tests: 2 generations, population 8, 2 seeds, "
                         "2e4 steps, small symbolic search (so not with --seeds or --timesteps)")
@@ -50,11 +55,18 @@ DEFAULTS = {"env": "gymnax/Acrobot-v1", "seeds": 4, "timesteps": 2e5}
 # a quickstart.json written before the record held these values).
 TINY = {"seeds": 2, "timesteps": 2e4}
 TINY_DISCOVERY = {"population": 8, "generations": 2, "eval_seeds": 2}
+# The quickstart's discovery: half the preset's generations, and no fresh-seed
+# evaluation of the ES mean (stage 4 trains it on the held-out env anyway), so the
+# first run fits in about 3 minutes with its install.
+QUICK_DISCOVERY = {"generations": 4, "population": 8, "eval_every": 0}
+# The distillation's symbolic search (its fitted families do not depend on it).
+DISTILL_SEARCH = {"population": 300, "generations": 5}
+TINY_DISTILL = {**DISTILL_SEARCH, "points": 31}
 DISCOVERY_PRESET = "cartpole-tiny"
 
 
-def _stage(title: str) -> None:
-    print(f"\n=== {title} ===", flush=True)
+def _stage(title: str, started: float) -> None:
+    print(f"\n=== {title} === ({time.time() - started:.0f} s in)", flush=True)
 
 
 def _done(path: Path, marker: str) -> bool:
@@ -218,7 +230,7 @@ def _budget(seeds: int, timesteps: float, tiny: bool) -> tuple[int, float]:
 
 
 def _discovery_settings(tiny: bool, generations: int | None) -> dict[str, Any]:
-    settings: dict[str, Any] = dict(TINY_DISCOVERY) if tiny else {}
+    settings: dict[str, Any] = {**QUICK_DISCOVERY, **(TINY_DISCOVERY if tiny else {})}
     if generations is not None:
         settings["generations"] = generations
     return settings
@@ -241,19 +253,46 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
                generations: int | None, tiny: bool) -> None:
     """Every stage whose output under `root` is not complete, through driftlab.api."""
     from driftlab import api
+    from driftlab.background import Background, Job
+
+    seeds, timesteps = _budget(seeds, timesteps, tiny)
+    started = time.time()
+    # One child process runs what needs nothing or only the discovery (PPO, DPO, the
+    # inspection, the learned drift's run) while this one discovers and distils.
+    discover, inspect = root / "discover", root / "inspect"
+    runs = {algo: root / f"train-{algo}" for algo in ALGOS}
+    jobs = []
+    for algo in BACKGROUND_ALGOS:
+        if not _done(runs[algo], "summary.json"):
+            _clear(runs[algo])
+            drift = str(discover) if algo == "lpo" else None
+            jobs.append(Job(algo, "train", str(runs[algo]),
+                            {"algo": algo, "env": env, "drift": drift, "seeds": seeds,
+                             "timesteps": int(timesteps)}, "discovered" if drift else None))
+    if not _done(inspect, "conditions.json"):
+        _clear(inspect)
+        jobs.insert(len([j for j in jobs if j.after is None]), Job(
+            "inspect", "inspect", str(inspect),
+            {"drift": str(discover), "compare": ["ppo", "dpo"]}, "discovered"))
+    with Background(jobs, root / "background.json") as background:
+        if jobs:
+            print(f"in the background, one after the other: {', '.join(j.name for j in jobs)} "
+                  f"(logs: {root}/*.log)")
+        _stages(root, api, background, runs, env=env, seeds=seeds, timesteps=timesteps,
+                settings=_discovery_settings(tiny, generations), tiny=tiny, started=started)
+
+
+def _stages(root: Path, api: Any, background: Background, runs: dict[str, Path], *, env: str,
+            seeds: int, timesteps: float, settings: dict[str, Any], tiny: bool,
+            started: float) -> None:
     from driftlab.compare_command import print_result as print_comparison
     from driftlab.discover_command import print_result as print_discovery
     from driftlab.distill_command import print_result as print_distillation
     from driftlab.findings import findings
-    from driftlab.inspect_command import print_result as print_inspection
     from driftlab.train_command import print_outcome
 
-    seeds, timesteps = _budget(seeds, timesteps, tiny)
-    started = time.time()
-
-    discover = root / "discover"
-    _stage("1/5 discover a drift with OpenES on cartpole-tiny")
-    settings = _discovery_settings(tiny, generations)
+    discover, inspect, distill = root / "discover", root / "inspect", root / "distill"
+    _stage("1/5 discover a drift with OpenES on cartpole-tiny", started)
     if (discover / "config.yaml").is_file():
         finished = _done(discover, "drift.json") and _resumable_done(discover)
         if not finished:
@@ -264,30 +303,26 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
             print(f"already done: {discover}")
     else:
         print_discovery(api.discover(DISCOVERY_PRESET, out=discover, settings=settings))
+    background.signal("discovered")
 
-    inspect = root / "inspect"
-    _stage("2/5 inspect: drift surfaces and the Mirror-Learning conditions")
-    if not _done(inspect, "conditions.json"):
-        _clear(inspect)
-        print_inspection(api.inspect(str(discover), compare=["ppo", "dpo"], out=inspect))
-    else:
-        print(f"already done: {inspect}")
-
-    distill = root / "distill"
-    _stage("3/5 distill the learned drift into a closed-form formula")
+    _stage("2/5 distill the learned drift into a closed-form formula", started)
     if not _done(distill, "drift.json"):
         _clear(distill)
-        search = {"population": 300, "generations": 5, "points": 31} if tiny \
-            else {"population": 500, "generations": 10}
-        print_distillation(api.distill(str(discover), out=distill, **search))
+        print_distillation(api.distill(str(discover), out=distill,
+                                       **(TINY_DISTILL if tiny else DISTILL_SEARCH)))
     else:
         print(f"already done: {distill}")
 
-    _stage("4/5 train PPO, DPO, the learned drift and its formula on held-out " + env)
-    runs = []
-    for algo in ALGOS:
-        out = root / f"train-{algo}"
-        runs.append(out)
+    _stage("3/5 inspect: drift surfaces and the Mirror-Learning conditions", started)
+    if "inspect" in background.jobs:
+        print(background.collect("inspect").rstrip())
+    else:
+        print(f"already done: {inspect}")
+
+    _stage("4/5 train PPO, DPO, the learned drift and its formula on held-out " + env, started)
+    for algo, out in runs.items():
+        if algo in background.jobs:
+            continue
         if _done(out, "summary.json"):
             print(f"already done: {out}")
             continue
@@ -295,8 +330,12 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
         drift = {"lpo": discover, "distilled": distill}.get(algo)
         print_outcome(api.train(algo, env, drift=None if drift is None else str(drift), out=out,
                                 seeds=seeds, timesteps=int(timesteps)))
+    for algo in runs:
+        if algo in background.jobs:
+            print(f"{algo} (trained in the background):")
+            print(background.collect(algo).rstrip())
 
-    _stage("5/5 compare")
+    _stage("5/5 compare", started)
     found = findings()
     if found:
         print("What driftlab has found: the shipped drifts, each measured by `driftlab "
@@ -305,7 +344,7 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
         print(f"\nThis quickstart's runs on {env}:")
     compare = root / "compare"
     _clear(compare)
-    print_comparison(api.compare(runs, out=compare))
+    print_comparison(api.compare(list(runs.values()), out=compare))
     minutes = (time.time() - started) / 60
     print(f"\nThis quickstart's own drift (`lpo ({discover.name})`) is a few generations of a "
           "tiny ES on CartPole: it shows the loop, it is not a result, and on a held-out env "

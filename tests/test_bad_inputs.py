@@ -516,7 +516,7 @@ for key, value, message in [
     ("tensorboard", "maybe", f"tensorboard must be {BOOL}, got 'maybe'"),
     ("wandb_project", "[1]", f"wandb_project must be {STR}"),
     ("populaton", "8", "did you mean 'population'"),
-    ("eval_every", "0", "eval_every must be >= 1"),
+    ("eval_every", "-1", "eval_every must be >= 0 (0: no evaluation), got -1"),
 ]:
     CASES.append(case(f"discover-set-{key}={value}", discover(f"{key}={value}"), message))
 CASES += [

@@ -34,6 +34,19 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     for row in rows:
         assert math.isfinite(row["mean"]) and math.isfinite(row["iqm"]), row
     assert "quickstart finished" in out and str(root) in out
+    # PPO, DPO, the inspection and the learned drift's run went to the child process,
+    # with the numbers an in-process call gives; the discovery skipped its fresh-seed
+    # evaluation (eval_every 0).
+    for job in ("ppo", "dpo", "inspect", "lpo"):
+        assert f"{job} (trained in the background)" in out or job == "inspect", job
+        assert (root / (f"train-{job}.log" if job != "inspect" else "inspect.log")).is_file()
+    from driftlab import api
+    again = api.train("ppo", "gymnax/Acrobot-v1", seeds=2, timesteps=20000, progress=False,
+                      out=tmp_path / "again")
+    child = json.loads((root / "train-ppo" / "summary.json").read_text())
+    assert child["final_return_per_seed"] == [float(x) for x in again.final_returns]
+    assert not any("eval" in json.loads(line)
+                   for line in (root / "discover" / "metrics.jsonl").read_text().splitlines())
     # The closing leads with the shipped drifts' measured results, read from their folders.
     found = out.index("What driftlab has found")
     assert found < out.index("This quickstart's runs on") < out.index("quickstart finished")
