@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 SELECTION_RULE = ("the ES-mean snapshot with the highest validation score: the mean over "
                   "validation envs of the IQM over validation_seeds fixed seeds of "
                   "(R - R_random) / (R_PPO - R_random), PPO trained on the same seeds; "
+                  "the start (generation 0, the ES's initial mean) is a candidate; "
                   "ties go to the earlier generation")
 SNAPSHOTS = "snapshots"
 
@@ -51,16 +52,47 @@ def select_snapshot(run_dir: Path) -> tuple[int, float] | None:
     from driftlab.algorithms.storage import read_jsonl
 
     best: tuple[int, float] | None = None
-    for record in read_jsonl(run_dir / "metrics.jsonl"):
+    start = start_validation(run_dir)
+    scored = [] if start is None else [(0, start)]
+    metrics = run_dir / "metrics.jsonl"  # none yet when the start is validated
+    for record in read_jsonl(metrics) if metrics.is_file() else []:
         score = (record.get("validation") or {}).get("score")
-        if score is None or not math.isfinite(score):
+        if score is not None:
+            scored.append((int(record["generation"]), score))
+    for generation, score in scored:
+        if not math.isfinite(score):
             continue
-        generation = int(record["generation"])
         if not (run_dir / SNAPSHOTS / f"generation-{generation:05d}.json").is_file():
             continue
         if best is None or score > best[1]:
             best = (generation, float(score))
     return best
+
+
+def start_validation(run_dir: Path) -> float | None:
+    """The validation score of the start (snapshots/generation-00000.json, written
+    by `validate_start`), or None before it is validated."""
+    path = run_dir / SNAPSHOTS / "generation-00000.json"
+    if not path.is_file():
+        return None
+    score = read_json(path).get("validation_score")
+    return float(score) if isinstance(score, (int, float)) else None
+
+
+def validate_start(discovery: Discovery, run_dir: Path) -> dict[str, Any]:
+    """Validate the ES's initial mean (generation 0) and keep it as a snapshot, so
+    selection can fall back to the start when no later mean validates better (a
+    PPO-initialised family then ships PPO's drift, not a worse one). A run
+    resumed from before this existed is validated on resume. Returns the
+    validation record (written to snapshots/start-validation.json too)."""
+    from driftlab.algorithms.storage import write_json
+
+    state = discovery.init()
+    validation = discovery.validation(discovery.mean_params(state))
+    (run_dir / SNAPSHOTS).mkdir(exist_ok=True)
+    write_json(run_dir / SNAPSHOTS / "start-validation.json", validation)
+    save_snapshot(discovery, state, run_dir, 0, validation)
+    return validation
 
 
 def export_drifts(discovery: Discovery, state: LoopState, run_dir: Path, generation: int,

@@ -55,6 +55,8 @@ from driftlab.discovery.exports import (
     export_drifts,
     refresh_exports,
     save_snapshot,
+    start_validation,
+    validate_start,
 )
 from driftlab.discovery.inner_settings import InnerSettings
 from driftlab.discovery.loggers import MetricsLogger
@@ -597,6 +599,8 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
     end = config.generations if stop_after is None else min(stop_after, config.generations)
     if start < end:  # before the first generation: a program too big is refused here
         discovery.check_memory(state, run_dir)
+    if main and config.validation_envs and start_validation(run_dir) is None:
+        validate_start(discovery, run_dir)  # the start is a selection candidate
     logger = MetricsLogger(run_dir, config, active=main, resume=resume)
     outcome = DiscoveryOutcome(run_dir, start)
     bar = tqdm(total=config.generations, initial=start, unit="gen", disable=not (progress and main),

@@ -155,13 +155,24 @@ def test_members_share_sampled_settings_and_test_envs_never_enter_selection(tmp_
     run = tmp_path / "a"
     assert PENDULUM not in (run / "metrics.jsonl").read_text()
     assert PENDULUM not in (run / "random_returns.json").read_text()
-    # validation picked a snapshot, which is kept with every other validated one
+    # validation picked a snapshot, which is kept with every other validated one; the
+    # start (generation 0, the initial mean) is validated first and is a candidate
     selected = json.loads((run / "drift_selected.json").read_text())
-    scores = {r["generation"]: r["validation"]["score"] for r in records}
+    start = json.loads((run / "snapshots" / "start-validation.json").read_text())
+    scores = {0: start["score"], **{r["generation"]: r["validation"]["score"] for r in records}}
     assert selected["validation_score"] == max(scores.values())
     assert scores[selected["generation"]] == selected["validation_score"]
     assert sorted(p.name for p in (run / "snapshots").glob("*.json")) == [
-        "generation-00001.json", "generation-00002.json"]
+        "generation-00000.json", "generation-00001.json", "generation-00002.json",
+        "start-validation.json"]
+    # a run validated before the start was a candidate gets it on --resume
+    for name in ("generation-00000.json", "generation-00000.params.msgpack",
+                 "start-validation.json"):
+        (run / "snapshots" / name).unlink()
+    assert main(["discover", "--resume", str(run), "--no-progress"]) == 0
+    again = json.loads((run / "snapshots" / "start-validation.json").read_text())
+    assert again == start
+    assert json.loads((run / "drift_selected.json").read_text()) == selected
     # another test env changes nothing the run chose or logged
     other = discover(tmp_path, "b", test_envs=["gymnax/MountainCar-v0"])
     assert _no_time(other) == _no_time(records)
