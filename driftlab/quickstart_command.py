@@ -229,10 +229,17 @@ def _budget(seeds: int, timesteps: float, tiny: bool) -> tuple[int, float]:
     return (TINY["seeds"], TINY["timesteps"]) if tiny else (seeds, timesteps)
 
 
-def _discovery_settings(tiny: bool, generations: int | None) -> dict[str, Any]:
-    settings: dict[str, Any] = {**QUICK_DISCOVERY, **(TINY_DISCOVERY if tiny else {})}
+def _discovery_settings(tiny: bool, generations: int | None, *,
+                        resume: bool = False) -> dict[str, Any]:
+    """A new discovery's settings over the preset; with `resume`, those a resumed one
+    may change (generations, eval_seeds), and only where given or set by --tiny: a
+    discovery started before QUICK_DISCOVERY keeps its own number of generations."""
+    settings: dict[str, Any] = {**({} if resume else QUICK_DISCOVERY),
+                                **(TINY_DISCOVERY if tiny else {})}
     if generations is not None:
         settings["generations"] = generations
+    if resume:
+        return {k: v for k, v in settings.items() if k in ("generations", "eval_seeds")}
     return settings
 
 
@@ -279,12 +286,14 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
             print(f"in the background, one after the other: {', '.join(j.name for j in jobs)} "
                   f"(logs: {root}/*.log)")
         _stages(root, api, background, runs, env=env, seeds=seeds, timesteps=timesteps,
-                settings=_discovery_settings(tiny, generations), tiny=tiny, started=started)
+                settings=_discovery_settings(tiny, generations),
+                resumed=_discovery_settings(tiny, generations, resume=True), tiny=tiny,
+                started=started)
 
 
 def _stages(root: Path, api: Any, background: Background, runs: dict[str, Path], *, env: str,
-            seeds: int, timesteps: float, settings: dict[str, Any], tiny: bool,
-            started: float) -> None:
+            seeds: int, timesteps: float, settings: dict[str, Any],
+            resumed: dict[str, Any], tiny: bool, started: float) -> None:
     from driftlab.compare_command import print_result as print_comparison
     from driftlab.discover_command import print_result as print_discovery
     from driftlab.distill_command import print_result as print_distillation
@@ -296,8 +305,6 @@ def _stages(root: Path, api: Any, background: Background, runs: dict[str, Path],
     if (discover / "config.yaml").is_file():
         finished = _done(discover, "drift.json") and _resumable_done(discover)
         if not finished:
-            # Only generations and eval_seeds may change on resume; the rest is in the run.
-            resumed = {k: v for k, v in settings.items() if k in ("generations", "eval_seeds")}
             print_discovery(api.discover(resume=discover, settings=resumed))
         else:
             print(f"already done: {discover}")

@@ -161,3 +161,15 @@ def test_resume_reaches_the_first_stage(guarded, capsys):
     old_tiny = _record(guarded / "old-tiny", tiny=True)  # written before tiny recorded 2/2e4
     with pytest.raises(ReachedWork, match="api.discover"):
         main(["quickstart", "--resume", str(old_tiny)])
+
+
+def test_a_resumed_discovery_keeps_its_own_generations_unless_given():
+    """A quickstart discovery started with another default (the preset's 8
+    generations, before QUICK_DISCOVERY) is resumed to its own target, not 4."""
+    from driftlab.quickstart_command import QUICK_DISCOVERY, _discovery_settings
+
+    assert _discovery_settings(False, None) == QUICK_DISCOVERY
+    assert QUICK_DISCOVERY["eval_every"] == 0  # stage 4 trains the drift anyway
+    assert _discovery_settings(False, None, resume=True) == {}
+    assert _discovery_settings(False, 6, resume=True) == {"generations": 6}
+    assert _discovery_settings(True, None, resume=True) == {"generations": 2, "eval_seeds": 2}
