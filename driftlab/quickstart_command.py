@@ -55,9 +55,9 @@ DEFAULTS = {"env": "gymnax/Acrobot-v1", "seeds": 4, "timesteps": 2e5}
 # a quickstart.json written before the record held these values).
 TINY = {"seeds": 2, "timesteps": 2e4}
 TINY_DISCOVERY = {"population": 8, "generations": 2, "eval_seeds": 2}
-# The quickstart's discovery: half the preset's generations, and no fresh-seed
-# evaluation of the ES mean (stage 4 trains it on the held-out env anyway), so the
-# first run fits in about 3 minutes with its install.
+# The quickstart's discovery: half the preset's population and generations, and no
+# fresh-seed evaluation of the ES mean (stage 4 trains it on the held-out env anyway):
+# 88 s -> 33 s of a 2-core machine (docs/benchmarks.md has the whole first run).
 QUICK_DISCOVERY = {"generations": 4, "population": 8, "eval_every": 0}
 # The distillation's symbolic search (its fitted families do not depend on it).
 DISTILL_SEARCH = {"population": 300, "generations": 5}
