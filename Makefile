@@ -11,16 +11,32 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: quickstart test lint bench clean
 
+# Bytecode goes to .venv/pycache, also where PYTHONDONTWRITEBYTECODE is set: there,
+# every driftlab process would compile each module it imports afresh (about 2,400,
+# 6-10 s a process; the quickstart runs two, the tests many).
+export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
+unexport PYTHONDONTWRITEBYTECODE
+
 # Re-install whenever the dependency list or the pins change. `make quickstart`
 # installs only what driftlab needs (a quicker first run); `make test` adds `.[test]`.
 # The venv's own pip is used (Python 3.11's supports editable installs; upgrading it
 # fetched whatever pip was newest, untested), and `--no-compile` leaves the .pyc
-# files to first import instead of compiling every installed module. Together:
-# 95 s -> 62 s (fresh venv, warm pip cache, 2 idle cores, 2026-12-01).
+# files to first import instead of compiling every installed module.
 PIP := $(BIN)/python -m pip install --quiet --no-compile -c constraints.txt
-$(STAMP): pyproject.toml constraints.txt
+# requirements.lock is the exact set that `$(PIP) -e .` resolves to on Python 3.11: it is
+# installed with --no-deps (nothing to resolve) in two halves side by side, as pip
+# spends most of an install on one package at a time, looking it up, then unpacking
+# it. `pip check` then confirms the set is complete on this Python; where it is not
+# (another Python's markers), the resolving install fills the gaps.
+LOCK := requirements.lock
+$(STAMP): pyproject.toml constraints.txt $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) -e .
+	@pins=$$(sed 's/#.*//' $(LOCK)); \
+	  $(PIP) --no-deps $$(printf '%s\n' $$pins | sed -n 'p;n') & first=$$!; \
+	  $(PIP) --no-deps $$(printf '%s\n' $$pins | sed -n 'n;p'); second=$$?; \
+	  wait $$first && [ $$second -eq 0 ]
+	$(PIP) --no-deps -e .
+	@$(BIN)/python -m pip check >/dev/null || $(PIP) -e .
 	@touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)

@@ -115,8 +115,8 @@ class Candidate:
     score: float = float("inf")
     conditions: ConditionReport | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    # values' last result and the constants it was made from (sympy's subs takes
-    # ~0.3 s on a clipped form, and a report asks for each candidate's several times)
+    # values' last result and the constants it was made from (a report asks for each
+    # candidate's several times)
     _values: tuple[tuple, sympy.Expr] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -124,8 +124,10 @@ class Candidate:
         """The expression with the constants' values substituted."""
         key = (self.expr, tuple(sorted((k, round(v, 6)) for k, v in self.constants.items())))
         if self._values is None or self._values[0] != key:
-            self._values = (key, self.expr.subs({sympy.Symbol(k, real=True): v
-                                                 for k, v in key[1]}))
+            # xreplace, not subs: the same expression (each node is rebuilt, so numbers
+            # still combine), without subs's search for matches (1.4 s on a polynomial)
+            self._values = (key, self.expr.xreplace({sympy.Symbol(k, real=True): sympy.Float(v)
+                                                     for k, v in key[1]}))
         return self._values[1]
 
     @property
@@ -206,6 +208,14 @@ def fit_template(family: str, expr: sympy.Expr, names: list[str], starts: list[l
                  grad_weight: float = 0.3) -> Candidate:
     """Least squares over the constants `names` of `expr` from several starts."""
     residual, jacobian = _residual_fns(expr, names, data, grad_weight)
+    return _candidate(family, expr, names, starts,
+                      _least_squares(residual, jacobian, starts, bounds))
+
+
+def _least_squares(residual, jacobian, starts: list[list[float]],
+                   bounds: tuple[list[float], list[float]] | None):
+    """scipy's least_squares from each start; the lowest-cost result, or None when
+    no start gave a finite residual and Jacobian."""
     best = None
     for start in starts:
         try:
@@ -220,6 +230,11 @@ def fit_template(family: str, expr: sympy.Expr, names: list[str], starts: list[l
             continue
         if best is None or result.cost < best.cost:
             best = result
+    return best
+
+
+def _candidate(family: str, expr: sympy.Expr, names: list[str], starts: list[list[float]],
+               best) -> Candidate:
     # No start could be refined: keep the first one; scoring ranks a non-finite drift last.
     theta = starts[0] if best is None else best.x
     constants = {name: float(v) for name, v in zip(names, theta, strict=True)}
@@ -263,7 +278,7 @@ def _sparse_linear(data: Sample, terms: list[sympy.Expr], grad_weight: float,
     """Sequentially thresholded ridge least squares of D (and dD/dr) on `terms`:
     (kept terms, their coefficients). Columns are standardised first because
     (r-1)^i and (log r)^k are nearly collinear near r = 1."""
-    feats = np.stack([_feature(t, data) for t in terms], 1)  # (n, T, 2): value, d/dr
+    feats = _features(terms, data)  # (n, T, 2): value, d/dr
     scale_d = max(float(np.std(data.D)), 1e-8)
     scale_g = max(float(np.std(data.dD)), 1e-8)
     design = np.concatenate([feats[..., 0] / scale_d, grad_weight * feats[..., 1] / scale_g])
@@ -333,19 +348,39 @@ def fit_ppo_corrected(data: Sample, grad_weight: float = 0.3, max_terms: int = 2
     eps = sympy.Symbol("eps", real=True)
     clipped = sympy.Min(sympy.Max(r, 1 - eps), 1 + eps)
     ppo = relu((r - clipped) * A)
+    # Every subset is fitted through one compiled program over all of `pool`, the
+    # coefficients outside the subset held at 0 (each term is finite on the grid, so
+    # they add exactly nothing): one compile instead of one per subset (15).
+    every = [f"k{k}" for k in range(len(pool))]
+    whole = relu(ppo + sum((sympy.Symbol(n, real=True) * t for n, t in zip(every, pool, strict=True)),
+                           sympy.Integer(0)) - sympy.Rational(1, 10000))
+    residual_all, jacobian_all = _residual_fns(whole, ["eps"] + every, data, grad_weight)
     best: dict[int, tuple[float, Candidate]] = {}
     for size in range(1, max_terms + 1):
         for subset in combinations(range(len(pool)), size):
+            columns = [0] + [1 + k for k in subset]
+
+            def full(theta: np.ndarray, columns: list[int] = columns) -> np.ndarray:
+                out = np.zeros(1 + len(pool))
+                out[columns] = theta
+                return out
+
+            def residual(theta, full=full):
+                return residual_all(full(theta))
+
+            def jacobian(theta, full=full, columns=columns):
+                return jacobian_all(full(theta))[:, columns]
+
             names = ["eps"] + [f"c{i}" for i in range(size)]
             coefs = [sympy.Symbol(n, real=True) for n in names[1:]]
             correction = sum((c * pool[k] for c, k in zip(coefs, subset, strict=True)),
                              sympy.Integer(0))
             expr = relu(ppo + correction - sympy.Rational(1, 10000))
-            cand = fit_template(f"ppo+{size} term{'s' if size > 1 else ''}", expr, names,
-                                [[0.2] + [0.0] * size, [0.1] + [0.1] * size,
-                                 [0.3] + [-0.1] * size], data,
-                                ([1e-3] + [-np.inf] * size, [2.0] + [np.inf] * size),
-                                grad_weight)
+            starts = [[0.2] + [0.0] * size, [0.1] + [0.1] * size, [0.3] + [-0.1] * size]
+            fit = _least_squares(residual, jacobian, starts,
+                                 ([1e-3] + [-np.inf] * size, [2.0] + [np.inf] * size))
+            cand = _candidate(f"ppo+{size} term{'s' if size > 1 else ''}", expr, names,
+                              starts, fit)
             cost = cand.extra["fit_cost"]
             if not math.isfinite(cost):
                 continue
@@ -365,9 +400,22 @@ def one_sided_template() -> tuple[sympy.Expr, list[str]]:
     return expr, ["c0", "c1", "c2"]
 
 
-def _feature(term: sympy.Expr, data: Sample) -> np.ndarray:
-    value, grad = _evaluator(term, [])(jnp.zeros((0,)), *(jnp.asarray(x, jnp.float32)
-                                                          for x in (data.r, data.A, data.p)))
+def _features(terms: list[sympy.Expr], data: Sample) -> np.ndarray:
+    """(n, T, 2): each term's value and d/dr at the data's points, all terms in one
+    compiled program (one compile, not one per term: 30 compiles took 4.5 s)."""
+    compiled = [_compile(term) for term in terms]
+
+    def point(index: int, rr, aa, pp):
+        env = {"r": rr, "log_r": jnp.log(rr), "A": aa, "p": pp}
+        return jnp.asarray(compiled[index](env), jnp.float32)
+
+    def at(rr, aa, pp):
+        pairs = [jax.value_and_grad(lambda x, i=i: point(i, x, aa, pp))(rr)
+                 for i in range(len(compiled))]
+        return jnp.stack([v for v, _ in pairs]), jnp.stack([g for _, g in pairs])
+
+    value, grad = jax.jit(jax.vmap(at))(*(jnp.asarray(x, jnp.float32)
+                                          for x in (data.r, data.A, data.p)))
     return np.stack([np.asarray(value, np.float64), np.asarray(grad, np.float64)], -1)
 
 

@@ -36,7 +36,9 @@ STOP_SECONDS = 30.0
 @dataclass
 class Job:
     """One api call, `kind` "train" (kwargs of api.train) or "inspect" (of
-    api.inspect), writing `out`; it starts after the parent's `after` signal."""
+    api.inspect), or "random-returns" (the random-policy returns of the envs of
+    kwargs["runs"], as `compare` measures them, to the JSON file `out`); it starts
+    after the parent's `after` signal."""
     name: str
     kind: str
     out: str
@@ -147,6 +149,13 @@ def _run_job(job: Job) -> None:
         from driftlab.inspect_command import print_result
 
         print_result(api.inspect(**job.kwargs, out=job.out))
+    elif job.kind == "random-returns":
+        from driftlab.algorithms.storage import write_json
+        from driftlab.analysis.compare import load_runs, random_returns_of
+
+        returns = random_returns_of(load_runs(job.kwargs["runs"]))
+        write_json(Path(job.out), returns)
+        print(f"random-policy returns: {returns} ({job.out})")
     else:
         raise DriftlabError(f"unknown background job kind {job.kind!r}")
 

@@ -281,6 +281,11 @@ def run_stages(root: Path, *, env: str, seeds: int, timesteps: float,
         jobs.insert(len([j for j in jobs if j.after is None]), Job(
             "inspect", "inspect", str(inspect),
             {"drift": str(discover), "compare": ["ppo", "dpo"]}, "discovered"))
+    # compare's random-policy returns, measured as compare would, once the child is idle
+    randoms = root / "random_returns.json"
+    if not randoms.is_file():
+        jobs.append(Job("random-returns", "random-returns", str(randoms),
+                        {"runs": [str(runs["ppo"])]}))
     with Background(jobs, root / "background.json") as background:
         if jobs:
             print(f"in the background, one after the other: {', '.join(j.name for j in jobs)} "
@@ -351,7 +356,10 @@ def _stages(root: Path, api: Any, background: Background, runs: dict[str, Path],
         print(f"\nThis quickstart's runs on {env}:")
     compare = root / "compare"
     _clear(compare)
-    print_comparison(api.compare(list(runs.values()), out=compare))
+    if "random-returns" in background.jobs:
+        background.collect("random-returns")
+    print_comparison(api.compare(list(runs.values()), out=compare,
+                                 random_returns=root / "random_returns.json"))
     minutes = (time.time() - started) / 60
     print(f"\nThis quickstart's own drift (`lpo ({discover.name})`) is a few generations of a "
           "tiny ES on CartPole: it shows the loop, it is not a result, and on a held-out env "

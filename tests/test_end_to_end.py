@@ -45,6 +45,12 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
                       out=tmp_path / "again")
     child = json.loads((root / "train-ppo" / "summary.json").read_text())
     assert child["final_return_per_seed"] == [float(x) for x in again.final_returns]
+    # compare's random-policy returns were measured in the child, as compare measures them
+    from driftlab.analysis.compare import load_runs, random_returns_of
+    measured = random_returns_of(load_runs([str(root / "train-ppo")]))
+    assert json.loads((root / "random_returns.json").read_text()) == measured
+    assert "random_returns.json" in json.dumps(
+        json.loads((root / "compare" / "comparison.json").read_text()))
     assert not any("eval" in json.loads(line)
                    for line in (root / "discover" / "metrics.jsonl").read_text().splitlines())
     # The closing leads with the shipped drifts' measured results, read from their folders.

@@ -68,3 +68,47 @@ def test_installed_wheel_finds_presets_from_another_directory(wheel, tmp_path):
                           text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "lpo-cartpole" in done.stdout
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """{canonical name: version} of a pip requirements file of `name==version` lines."""
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"{path.name}: {line!r} is not pinned with =="
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_lock_pins_equal_the_constraints():
+    """The Makefile installs requirements.lock with --no-deps: every pin must be the
+    tested one in constraints.txt."""
+    lock, constraints = _pins(ROOT / "requirements.lock"), _pins(ROOT / "constraints.txt")
+    differ = {name: (version, constraints.get(name)) for name, version in lock.items()
+              if constraints.get(name) != version}
+    assert not differ, f"requirements.lock vs constraints.txt: {differ}"
+
+
+def test_lock_is_closed_under_its_requirements():
+    """Installed with --no-deps, the lock must hold every requirement of driftlab and
+    of each locked package on this Python (markers evaluated, extras not asked for),
+    or an import would fail where `pip check` is not run."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = _pins(ROOT / "requirements.lock")
+    missing = {}
+    for dist in ["driftlab", *lock]:
+        for text in metadata.requires(dist) or []:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            if canonicalize_name(req.name) not in lock:
+                missing.setdefault(dist, []).append(str(req))
+    assert not missing, f"requirements.lock lacks what these need: {missing}"
