@@ -36,7 +36,9 @@ $(STAMP): pyproject.toml constraints.txt $(LOCK)
 	  $(PIP) --no-deps $$(printf '%s\n' $$pins | sed -n 'n;p'); second=$$?; \
 	  wait $$first && [ $$second -eq 0 ]
 	$(PIP) --no-deps -e .
-	@$(BIN)/python -m pip check >/dev/null || $(PIP) -e .
+	@$(BIN)/python -m pip check >/dev/null || { \
+	  echo "$(LOCK) is incomplete on this Python (pip check): resolving the rest"; \
+	  $(PIP) -e .; }
 	@touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
