@@ -19,7 +19,9 @@
 
 Every family is written once, as a sympy template with named constants; the
 JAX function used for fitting is compiled from that same template
-(`driftlab.algorithms.formula_drift`), so the exported formula is exactly what was fitted.
+(`driftlab.algorithms.formula_drift`), so the exported formula is exactly what was fitted
+(the `ppo+k` subsets are fitted through the template with all five terms, the others'
+coefficients held at 0: the same function, and the same fits to the last digit).
 
 Longer than ~300 lines: sampling, the family fits and the symbolic search share
 one sampled grid and one scoring; the symbolic search is the next to move out.
