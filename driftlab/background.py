@@ -151,11 +151,12 @@ def _run_job(job: Job) -> None:
         print_result(api.inspect(**job.kwargs, out=job.out))
     elif job.kind == "random-returns":
         from driftlab.algorithms.storage import write_json
-        from driftlab.analysis.compare import load_runs, random_returns_of
+        from driftlab.analysis.compare import RANDOM_EPISODES, load_runs, random_returns_of
 
         returns = random_returns_of(load_runs(job.kwargs["runs"]))
         write_json(Path(job.out), returns)
-        print(f"random-policy returns: {returns} ({job.out})")
+        print(f"random-policy returns ({RANDOM_EPISODES} episodes per env, key 0, as compare "
+              f"measures them): {returns} -> {job.out}")
     else:
         raise DriftlabError(f"unknown background job kind {job.kind!r}")
 
