@@ -60,6 +60,7 @@ from driftlab.discovery.exports import (
 )
 from driftlab.discovery.inner_settings import InnerSettings
 from driftlab.discovery.loggers import MetricsLogger
+from driftlab.discovery.ranking_noise import ranking_record
 from driftlab.discovery.references import resolve_random_returns, resolve_references
 from driftlab.discovery.strategy import SearchSpace, make_strategy, search_space, strategy_sigma
 from driftlab.stopping import raise_if_stopped
@@ -213,7 +214,7 @@ class Discovery:
         rep = sharding.replicated(self.mesh)
         info_shardings = {"population": sharding.population_sharding(self.mesh),
                           "fitness": rep, "clean_fitness": rep, "returns": rep,
-                          "nan_count": rep, "env_mask": rep}
+                          "nan_count": rep, "env_mask": rep, "rollout_fitness": rep}
         if config.randomized:
             info_shardings.update(scores=rep, settings=rep, ppo_returns=rep)
         self.step = jax.jit(self.generation_step, out_shardings=(rep, info_shardings))
@@ -257,7 +258,7 @@ class Discovery:
     # ---- the generation ----
     def population_returns(self, population: Any, keys: jax.Array,
                            mask: jax.Array) -> jax.Array:
-        """Final returns (members, envs), each the mean over rollouts.
+        """Final returns (members, envs, rollouts): one per inner run.
 
         population leaves (padded, ...) and keys (padded, envs, rollouts) arrive
         split over the mesh (sharding constraints in `generation_step`); the
@@ -277,14 +278,15 @@ class Discovery:
                                              config.final_fraction, config.fitness,
                                              config.eval_envs, self.member_batch,
                                              self.num_devices)
-                return out.mean(axis=-1)
+                return out
 
             if sampled:  # unselected envs are skipped, not computed and masked
-                columns.append(jax.lax.cond(mask[index], run,
-                                            lambda: jnp.full((members,), jnp.nan)))
+                columns.append(jax.lax.cond(
+                    mask[index], run,
+                    lambda: jnp.full((members, config.rollouts_per_member), jnp.nan)))
             else:
                 columns.append(run())
-        returns = jnp.stack(columns, axis=-1)
+        returns = jnp.stack(columns, axis=1)
         return jax.lax.with_sharding_constraint(returns,
                                                 sharding.population_sharding(self.mesh))
 
@@ -317,17 +319,25 @@ class Discovery:
             k_settings = jax.random.fold_in(gen_key, SETTINGS_STREAM)
             returns, scores, extra = self.randomized_scores(members, member_keys, mask, k_settings)
             returns, scores = returns[:size], scores[:size]
-            raw = fitness.combine_env_returns(scores, jnp.ones(len(config.envs), jnp.float32),
-                                              mask if config.envs_per_generation else None)
+            env_mask = mask if config.envs_per_generation else None
+            ones = jnp.ones(len(config.envs), jnp.float32)
+            raw = fitness.combine_env_returns(scores, ones, env_mask)
+            per_rollout = extra.pop("rollout_scores")[:size]  # (size, envs, rollouts)
+            rollout_fitness = jax.vmap(lambda s: fitness.combine_env_returns(s, ones, env_mask),
+                                       in_axes=-1)(per_rollout)
             extra["scores"] = scores
         else:
-            returns = self.population_returns(members, member_keys, mask)[:size]  # (size, envs)
+            per_rollout = self.population_returns(members, member_keys, mask)[:size]
+            returns = per_rollout.mean(axis=-1)  # (size, envs)
             references = jnp.array([self.references[e] for e in config.envs], jnp.float32)
             random = (jnp.array([self.randoms[e] for e in config.envs], jnp.float32)
                       if config.normalization == "random_ppo" and config.normalized else None)
-            raw = fitness.combine_env_returns(returns, references,
-                                              mask if config.envs_per_generation else None,
-                                              random)
+            env_mask = mask if config.envs_per_generation else None
+            raw = fitness.combine_env_returns(returns, references, env_mask, random)
+            rollout_fitness = jax.vmap(lambda r: fitness.combine_env_returns(
+                r, references, env_mask, random), in_axes=-1)(per_rollout)
+        # (rollouts, size): each rollout's fitness alone, for the ranking-noise record
+        extra["rollout_fitness"] = rollout_fitness
         cleaned, nan_count = fitness.clean_fitness(raw)
         es_state, _ = self.es.tell(k_tell, coords, -cleaned, es_state, self.es_params)
         new_state = LoopState(es_state, state.key_data, state.generation + 1)
@@ -345,10 +355,11 @@ class Discovery:
 
         Rollouts run in a `lax.scan`; in each, `lax.switch` runs only the sampled
         structural variant (epochs, minibatches, budget: each its own trainer).
-        Also returns {"settings": {name: (envs, rollouts)}, "ppo_returns": (envs, rollouts)}."""
+        Also returns {"settings": {name: (envs, rollouts)}, "ppo_returns": (envs, rollouts),
+        "rollout_scores": (members, envs, rollouts), each rollout's score alone}."""
         config = self.config
         members, rollouts = keys.shape[0], config.rollouts_per_member
-        columns, scores, ppo_returns, settings = [], [], [], []
+        columns, scores, ppo_returns, settings, rollout_scores = [], [], [], [], []
         for index, env_id in enumerate(config.envs):
             inner, variants = self.inner[env_id], self.variants[env_id]
             combo, values = inner.sample(jax.random.fold_in(k_settings, index), rollouts)
@@ -383,18 +394,21 @@ class Discovery:
                 _, (rets, ppo) = jax.lax.scan(one_rollout, None,
                                               (combo, values, jnp.swapaxes(env_keys, 0, 1)))
                 gap = jnp.fmax(ppo - random, floor)  # fmax: a NaN PPO return takes the floor
-                return rets.mean(axis=0), ((rets - random) / gap[:, None]).mean(axis=0), ppo
+                per_rollout = (rets - random) / gap[:, None]  # (rollouts, members)
+                return rets.mean(axis=0), per_rollout.mean(axis=0), ppo, per_rollout.T
 
             if config.envs_per_generation is not None:
-                ret, score, ppo = jax.lax.cond(
+                ret, score, ppo, per_rollout = jax.lax.cond(
                     mask[index], run_env,
                     lambda: (jnp.full((members,), jnp.nan), jnp.full((members,), jnp.nan),
-                             jnp.full((rollouts,), jnp.nan)))
+                             jnp.full((rollouts,), jnp.nan),
+                             jnp.full((members, rollouts), jnp.nan)))
             else:
-                ret, score, ppo = run_env()
+                ret, score, ppo, per_rollout = run_env()
             columns.append(ret)
             scores.append(score)
             ppo_returns.append(ppo)
+            rollout_scores.append(per_rollout)
             settings.append({"variant": combo, **values})
         constrain = partial(jax.lax.with_sharding_constraint,
                             shardings=sharding.population_sharding(self.mesh))
@@ -402,7 +416,8 @@ class Discovery:
         info = {"settings": {k: jnp.stack([jnp.asarray(s.get(k, jnp.full((rollouts,), jnp.nan)),
                                                        jnp.float32) for s in settings])
                              for k in names},
-                "ppo_returns": jnp.stack(ppo_returns)}
+                "ppo_returns": jnp.stack(ppo_returns),
+                "rollout_scores": constrain(jnp.stack(rollout_scores, axis=1))}
         return (constrain(jnp.stack(columns, axis=-1)), constrain(jnp.stack(scores, axis=-1)),
                 info)
 
@@ -624,6 +639,10 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
                     for i, e in enumerate(config.envs) if bool(info["env_mask"][i])}
                 if config.randomized:  # what each env's rollouts were trained with
                     record.update(_randomized_record(config, discovery, info))
+            if config.rollouts_per_member >= 2:  # how reproducible this generation's order is
+                record["ranking_reliability"] = ranking_record(info["rollout_fitness"])
+                # (rollouts, members): what it was computed from, for any later analysis
+                record["rollout_fitness"] = np.asarray(info["rollout_fitness"]).tolist()
             if discovery.logs_constants:  # the ES mean's (and best member's) constants
                 record["constants"] = discovery.space.constants(discovery.mean_params(state))
                 best_params = discovery.best(state)[0]

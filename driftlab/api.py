@@ -131,14 +131,18 @@ def evaluate(drift: str | Path, *, suite: str | None = None, envs: Sequence[str]
              out: str | Path | None = None, resume: bool = False,
              timesteps: float | None = None,
              random_returns: str | Path | Mapping[str, float] | None = None,
-             bootstrap: int = 2000, seed: int = 0, progress: bool = True) -> EvaluationReport:
+             bootstrap: int = 2000, seed: int = 0, progress: bool = True, jobs: int = 1,
+             baselines_from: str | Path | None = None) -> EvaluationReport:
     """Train `drift` and `baselines` (PPO always) on every env of `suite` ("classic",
     "minatar") or of `envs`, each at its preset and budget (`timesteps` overrides
     every budget), `seeds` seeds each; write one report folder (per-env IQM with 95%
     CIs, PPO-normalised aggregate IQM, probability of improvement over PPO,
     performance profiles). `resume`: continue the evaluation in `out`.
     `random_returns`: env id -> random-policy return (a mapping or a JSON/YAML file)
-    instead of measuring them. Returns the EvaluationReport (out, data, text)."""
+    instead of measuring them. `jobs`: cells (algorithm x env) trained side by side in
+    that many processes. `baselines_from`: an earlier evaluation's folder whose
+    baseline cells trained alike are copied instead of retrained. Returns the
+    EvaluationReport (out, data, text)."""
     from driftlab.evaluation import evaluate as evaluate_suite
 
     if isinstance(random_returns, Mapping):
@@ -148,7 +152,8 @@ def evaluate(drift: str | Path, *, suite: str | None = None, envs: Sequence[str]
                               envs=None if envs is None else list(envs), seeds=seeds,
                               baselines=tuple(baselines), out=out, timesteps=timesteps,
                               bootstrap=bootstrap, seed=seed, resume=resume,
-                              random_returns=random_returns, progress=progress)
+                              random_returns=random_returns, progress=progress, jobs=jobs,
+                              baselines_from=baselines_from)
 
 
 def inspect(drift: str | Path, *, compare: Sequence[str] = ("ppo", "dpo"),

@@ -82,6 +82,16 @@ def print_result(result: DiscoverResult) -> None:
 
         print(f"constants: start {text(outcome.start_constants)}; ES mean "
               f"{text(outcome.constants)}")
+    if config.rollouts_per_member >= 2 and (run_dir / "metrics.jsonl").is_file():
+        from driftlab.algorithms.storage import read_jsonl
+        from driftlab.discovery.ranking_noise import summarise
+
+        noise = summarise(read_jsonl(run_dir / "metrics.jsonl"))
+        if noise["generations"]:
+            print(f"ranking reliability: members' split-half rank correlation "
+                  f"{noise['split_half_mean']:.2f} +- {noise['split_half_sem']:.2f} (mean +- "
+                  f"s.e. over {noise['generations']} generations; about 0: the ES ranked seed "
+                  "noise, see docs/discover.md)")
     algo = config.drift.algo
     print(f"run directory: {run_dir} (train with: driftlab train --algo "
           f"{algo} --env ENV --drift {run_dir})")

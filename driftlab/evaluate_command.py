@@ -34,6 +34,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--random-returns", metavar="FILE",
                    help="JSON/YAML mapping of env id to random-policy return instead of "
                         "measuring them")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="train this many cells (algorithm x env) side by side, each in its own "
+                        "process (default 1; 2 uses both cores of a 2-core CPU); same results")
+    p.add_argument("--baselines-from", metavar="DIR",
+                   help="copy the baseline cells (PPO, DPO, ...) of an earlier evaluate's --out "
+                        "when they were trained alike (settings, seeds, drift), instead of "
+                        "training them again")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
     p.add_argument("--seed", type=int, default=0, help="base seed of training and bootstrap (0)")
     add_no_progress(p)
@@ -46,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
     api.evaluate(args.drift, suite=args.suite, envs=args.envs, seeds=args.seeds,
                  baselines=baselines, out=args.out, timesteps=args.timesteps,
                  bootstrap=args.bootstrap, seed=args.seed, resume=args.resume,
-                 random_returns=args.random_returns, progress=not args.no_progress)
+                 random_returns=args.random_returns, progress=not args.no_progress,
+                 jobs=args.jobs, baselines_from=args.baselines_from)
     return 0

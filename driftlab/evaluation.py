@@ -23,8 +23,8 @@ Longer than ~300 lines: suites, contestants, resumable training of every
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ import numpy as np
 
 from driftlab.algorithms.storage import atomic_write_text, read_json, read_yaml, write_json, write_yaml
 from driftlab.errors import DriftlabError
+from driftlab.evaluation_cells import REUSED_FILE, Cell, check_source, copy_cells, plan_reuse, run_complete, train_cells
 from driftlab.hints import did_you_mean
 
 REFERENCE = "ppo"  # the baseline every score is normalised by
@@ -189,15 +190,6 @@ def settings_for(env_id: str, who: Contestant, budget: int) -> dict[str, Any]:
                             algo=None if who.drift_file else who.algo)
 
 
-def _run_complete(run_dir: Path, seeds: int, budget: int) -> bool:
-    """A train run directory that finished with these seeds and this budget."""
-    if not (run_dir / "summary.json").is_file() or not (run_dir / "config.yaml").is_file():
-        return False
-    config = read_yaml(run_dir / "config.yaml")
-    train = config.get("train") or {}
-    return config.get("seeds") == seeds and train.get("total_timesteps") == budget
-
-
 # ---- the evaluation -----------------------------------------------------------------------
 
 def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None,
@@ -205,11 +197,17 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
              out: str | Path | None = None, timesteps: float | None = None,
              bootstrap: int = 2000, seed: int = 0, resume: bool = False,
              random_returns: str | Path | dict[str, float] | None = None,
-             progress: bool = True) -> EvaluationReport:
+             progress: bool = True, jobs: int = 1,
+             baselines_from: str | Path | None = None) -> EvaluationReport:
     """Train `drift` and `baselines` (PPO always) on every env of `suite` (or `envs`)
     with `seeds` seeds each (one vmapped jit per algorithm and env), measure each
     env's random-policy return (or take `random_returns`, a mapping or a JSON/YAML
     file of them), and write the report folder (see the module docstring).
+    `jobs`: train that many cells side by side in their own processes (same run
+    directories as one at a time). `baselines_from`: another evaluation's report
+    folder whose baseline cells (never the drift's) are copied when they were trained
+    alike (settings, seeds, drift; `evaluation_cells.reuse_cells`), so PPO is not
+    trained twice; reused_cells.json and the report say which.
 
     Every input is checked before anything is trained or written; an env on which
     PPO's mean final return is not above the random policy's stops the evaluation
@@ -223,6 +221,9 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
 
     if seeds < 1:
         raise DriftlabError(f"--seeds must be >= 1, got {seeds}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise DriftlabError(f"--jobs must be a whole number >= 1 (cells trained side by "
+                            f"side), got {jobs!r}")
     check_seed(seed, "--seed")
     if bootstrap < 10:
         raise DriftlabError(f"--bootstrap must be >= 10, got {bootstrap}")
@@ -241,6 +242,15 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
         for item in who:
             check_settings(item.algo, settings_for(env_id, item, budget), item.drift_file)
     given_random = _given_random_returns(random_returns, budgets)
+    # PPO first on each env: its cell normalises the env's scores (checked when it is done)
+    cells = [Cell(env_id, item.name, item.algo, item.drift_file, budget,
+                  settings_for(env_id, item, budget), Path(out) if resume else None)
+             for env_id, budget in budgets.items()
+             for item in sorted(who, key=lambda c: c.name != REFERENCE)]
+    reuse = []  # planned before anything is written: a mismatch stops here
+    if baselines_from is not None:  # never the evaluated drift itself: only its baselines
+        reuse = plan_reuse([c for c in cells if c.name != who[0].name],
+                           check_source(baselines_from), seeds, seed)
     request = {"command": "evaluate", "drift": str(drift), "suite": suite,
                "algorithms": [c.__dict__ for c in who], "envs": budgets, "seeds": seeds,
                "seed": seed, "bootstrap": bootstrap}
@@ -253,21 +263,29 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
         write_yaml(root / "evaluation.yaml", {**request, "software": software_record()})
 
     randoms = given_random or _random_returns(root, budgets, seed)
+    copied = {(c.name, c.env_id): source for c, source in reuse}
+    copy_cells([(dataclasses.replace(c, root=root), source) for c, source in reuse], root)
     started = time.time()
-    run_dirs: dict[tuple[str, str], Path] = {}
-    total, index = len(budgets) * len(who), 0
-    for env_id, budget in budgets.items():
-        for item in sorted(who, key=lambda c: c.name != REFERENCE):  # PPO first on each env
-            index += 1
-            run_dir = root / "runs" / item.name / env_id.replace("/", "_")
-            run_dirs[(item.name, env_id)] = run_dir
-            head = f"[{index}/{total}] {item.name} on {env_id}: {budget:,} steps x {seeds} seeds"
-            if _run_complete(run_dir, seeds, budget):
-                print(f"{head}: done before, kept ({run_dir})", flush=True)
-            else:
-                _train(env_id, item, budget, seeds, seed, run_dir, progress, head)
-            if item.name == REFERENCE:
-                _check_normalisable(run_dir, env_id, randoms[env_id], budget)
+    cells = [dataclasses.replace(c, root=root) for c in cells]
+    run_dirs = {(c.name, c.env_id): c.run_dir for c in cells}
+
+    def check(cell: Cell) -> None:
+        if cell.name == REFERENCE:
+            _check_normalisable(cell.run_dir, cell.env_id, randoms[cell.env_id], cell.budget)
+
+    todo = []
+    for index, cell in enumerate(cells, 1):
+        head = (f"[{index}/{len(cells)}] {cell.name} on {cell.env_id}: {cell.budget:,} steps x "
+                f"{seeds} seeds")
+        if (cell.name, cell.env_id) in copied:
+            print(f"{head}: copied from {copied[(cell.name, cell.env_id)]}", flush=True)
+            check(cell)
+        elif run_complete(cell.run_dir, seeds, cell.budget):
+            print(f"{head}: done before, kept ({cell.run_dir})", flush=True)
+            check(cell)
+        else:
+            todo.append((cell, head))
+    train_cells(todo, seeds, seed, jobs, progress, check)
     print(f"trained in {time.time() - started:.0f} s; writing the report", flush=True)
     return write_report(root, who, budgets, run_dirs, randoms, seeds, bootstrap, seed,
                         suite, str(drift))
@@ -328,20 +346,6 @@ def _random_returns(root: Path, budgets: dict[str, int], seed: int) -> dict[str,
     return {env: float(cached[env]) for env in budgets}
 
 
-def _train(env_id: str, item: Contestant, budget: int, seeds: int, seed: int, run_dir: Path,
-           progress: bool, head: str) -> None:
-    from driftlab.training import train_run
-
-    if run_dir.exists():  # a killed run: start it again
-        shutil.rmtree(run_dir)
-    print(head, flush=True)
-    outcome = train_run(env_id, item.algo, settings_for(env_id, item, budget), seeds=seeds,
-                        seed=seed, drift_path=item.drift_file, out=run_dir, progress=progress)
-    finals = outcome.final_returns
-    shown = f"{np.nanmean(finals):.2f}" if np.isfinite(finals).any() else "none (diverged)"
-    print(f"    mean final return {shown} in {outcome.seconds:.0f} s", flush=True)
-
-
 def _check_normalisable(run_dir: Path, env_id: str, random_return: float, budget: int) -> None:
     finals = np.asarray([np.nan if v is None else v for v in
                          read_json(run_dir / "summary.json").get("final_return_per_seed", [])],
@@ -400,6 +404,8 @@ def write_report(root: Path, who: list[Contestant], budgets: dict[str, int],
         "aggregate": stats.normalized,
         **stats.record(),
         "plots": [p.name for p in plots],
+        "reused_cells": (read_json(root / REUSED_FILE).get("cells", [])
+                         if (root / REUSED_FILE).is_file() else []),
     }
     text = report_markdown(data, [c.name for c in who])
     write_json(root / "report.json", data)
@@ -425,9 +431,15 @@ def report_markdown(data: dict[str, Any], names: list[str]) -> str:
              f"preset and budget; final return = mean episodic return over the last 10% of "
              f"updates. Scores: {data['normalization']}. Intervals: 95% percentile bootstrap "
              f"({data['bootstrap']} resamples; stratified over seeds within each env for the "
-             "aggregates). How to read it: docs/evaluate.md.", "",
-             "| algorithm | PPO-normalised IQM [95% CI] | P(algorithm > PPO) [95% CI] | "
-             "lowest per-env normalised IQM |", "|---|---|---|---|"]
+             "aggregates). How to read it: docs/evaluate.md.", ""]
+    reused = data.get("reused_cells") or []
+    if reused:
+        cells = ", ".join(f"{c['algorithm']} on {c['env']}" for c in reused)
+        sources = sorted({str(Path(c["from"]).parent.parent.parent) for c in reused})
+        lines += [f"Copied from {', '.join(sources)} (trained alike: settings, seeds, drift; "
+                  f"`--baselines-from`), not trained here: {cells}.", ""]
+    lines += ["| algorithm | PPO-normalised IQM [95% CI] | P(algorithm > PPO) [95% CI] | "
+              "lowest per-env normalised IQM |", "|---|---|---|---|"]
     rows = data["per_env"]
     for name in names:
         agg = data["aggregate"][name]

@@ -443,6 +443,11 @@ CASES += [
          "random-policy returns must be finite numbers per env id"),
     case("evaluate-random-returns-missing", [*EVALUATE, "--random-returns", "{ws}/nothing.json"],
          "nothing.json does not exist"),
+    case("evaluate-jobs-zero", [*EVALUATE, "--jobs", "0"], "--jobs must be a whole number >= 1"),
+    case("evaluate-baselines-from-not-evaluation", [*EVALUATE, "--baselines-from", "{ws}/full"],
+         "is not an evaluate report folder (it has no evaluation.yaml)"),
+    case("evaluate-baselines-from-missing", [*EVALUATE, "--baselines-from", "{ws}/nothing"],
+         "is not an evaluate report folder"),
 ]
 
 # ---- discover: typed settings, names, drift start, loggers ---------------------------------

@@ -257,3 +257,47 @@ def test_evaluate_refuses_an_env_ppo_does_not_beat_random(tmp_path, capsys):
     assert "\n" not in err and "is not above the random policy's (-200)" in err
     assert json.loads((tmp_path / "eval" / "random_returns.json").read_text())[car] == -200.0
     assert not (tmp_path / "eval" / "runs" / "dpo").exists()  # stopped before the others
+
+
+@pytest.mark.slow
+def test_cells_in_two_processes_and_baselines_copied_from_another_evaluation(tmp_path, capsys,
+                                                                             monkeypatch):
+    """--jobs 2 trains the cells in two processes; a second evaluation copies PPO's cell
+    from the first (--baselines-from) and trains only its drift, in this process, to
+    the same final returns; a cell trained otherwise (another base seed) is refused."""
+    randoms = tmp_path / "random.json"
+    randoms.write_text(json.dumps({ACROBOT: -1000.0}))
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--envs", ACROBOT, "--seeds", "2", "--baselines", "ppo", "--timesteps", "4096",
+              "--bootstrap", "20", "--random-returns", str(randoms), "--no-progress"]
+    assert main(["evaluate", "dpo", *common, "--out", str(first), "--jobs", "2"]) == 0
+    assert "2 cells in 2 processes" in capsys.readouterr().out
+    import driftlab.training
+
+    trained = []
+    original = driftlab.training.train_run
+    monkeypatch.setattr(driftlab.training, "train_run",
+                        lambda env_id, algo, *a, **k: trained.append(algo) or
+                        original(env_id, algo, *a, **k))
+    assert main(["evaluate", "dpo", *common, "--out", str(second),
+                 "--baselines-from", str(first)]) == 0
+    assert trained == ["dpo"]  # PPO was copied, the evaluated drift never is
+    out = capsys.readouterr().out
+    assert "ppo on gymnax/Acrobot-v1: 4,096 steps x 2 seeds: copied from" in out
+    assert "Copied from" in out  # report.md says so
+    cell = "runs/{}/gymnax_Acrobot-v1/summary.json"
+    for name in ("ppo", "dpo"):  # the child process and this one trained alike
+        a = json.loads((first / cell.format(name)).read_text())["final_return_per_seed"]
+        b = json.loads((second / cell.format(name)).read_text())["final_return_per_seed"]
+        assert a == b, name
+    reused = json.loads((second / "reused_cells.json").read_text())["cells"]
+    assert [(c["algorithm"], c["env"]) for c in reused] == [("ppo", ACROBOT)]
+    assert json.loads((second / "report.json").read_text())["reused_cells"] == reused
+    # another base seed: PPO's cell in `first` is not this evaluation's; refused in one line
+    code = main(["evaluate", "dpo", *common, "--out", str(tmp_path / "third"), "--seed", "1",
+                 "--baselines-from", str(first)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "its seed is 0, this evaluation's 1" in err
+    assert main(["evaluate", "dpo", *common, "--out", str(tmp_path / "fourth"),
+                 "--baselines-from", str(tmp_path)]) == 2
+    assert "not an evaluate report folder" in capsys.readouterr().err

@@ -1,0 +1,77 @@
+"""Split-half rank reliability of an ES generation (discovery/ranking_noise.py), and
+the per-rollout fitness the loop logs for it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from driftlab.discovery.ranking_noise import ranking_record, spearman_brown, split_half_rank_correlation, summarise
+
+
+def test_reproducible_order_is_one_and_pure_noise_is_near_zero():
+    rng = np.random.default_rng(0)
+    signal = np.arange(16.0)
+    assert split_half_rank_correlation(signal + 1e-3 * rng.normal(size=(4, 16))) == 1.0
+    noise = rng.normal(size=(4, 4000))  # 4000 members: the sampling sd of rho is ~0.016
+    assert abs(split_half_rank_correlation(noise)) < 0.06
+    # members whose means differ by 1 sd of one rollout's noise: clearly between the two
+    mixed = split_half_rank_correlation(rng.normal(size=4000) + rng.normal(size=(4, 4000)))
+    assert 0.4 < mixed < 0.8
+
+
+def test_halves_are_even_and_odd_rollouts():
+    # rollouts 0, 2 rank the members one way, 1, 3 the opposite way
+    up, down = np.arange(5.0), -np.arange(5.0)
+    assert split_half_rank_correlation(np.stack([up, down, up, down])) == pytest.approx(-1.0)
+
+
+def test_spearman_brown_and_degenerate_inputs():
+    assert spearman_brown(0.5) == pytest.approx(2 / 3)
+    assert spearman_brown(0.0) == 0.0 and spearman_brown(1.0) == 1.0
+    assert spearman_brown(-0.4) == 0.0  # a reversed order holds no reliability
+    assert np.isnan(spearman_brown(float("nan")))
+    same = np.ones((2, 8))  # identical members: no order to reproduce
+    assert np.isnan(split_half_rank_correlation(same))
+    assert ranking_record(np.ones((1, 8))) is None  # one rollout: nothing to split
+    with pytest.raises(ValueError, match="rollouts >= 2"):
+        split_half_rank_correlation(np.ones((1, 8)))
+    record = ranking_record(np.stack([np.arange(4.0)] * 2))
+    assert record == {"split_half": 1.0, "full": 1.0}
+
+
+def test_summary_averages_generations_and_skips_missing():
+    records = [{"ranking_reliability": {"split_half": 0.2, "full": 0.33}},
+               {"ranking_reliability": {"split_half": 0.4, "full": 0.57}},
+               {"ranking_reliability": {"split_half": float("nan"), "full": float("nan")}},
+               {"ranking_reliability": {"split_half": None, "full": None}},  # NaN in JSON
+               {"generation": 4}]
+    out = summarise(records)
+    assert out["generations"] == 2 and out["split_half_mean"] == pytest.approx(0.3)
+    assert out["full"] == pytest.approx(0.6 / 1.3)
+    assert summarise([])["generations"] == 0
+
+
+def test_rollout_fitness_averages_to_the_generation_fitness(tmp_path):
+    """Plain (non-randomised) path: each rollout's fitness alone, (rollouts, members),
+    averages to the fitness the ES ranks on; the record carries the reliability."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "discovery_scripts"))
+    from shard_generation import config as tiny_config
+
+    from driftlab.discovery.loop import Discovery, run_discovery
+
+    config = dataclasses.replace(tiny_config(4), rollouts_per_member=2)
+    discovery = Discovery(config)
+    _, info = discovery.step(discovery.init())
+    per_rollout = np.asarray(info["rollout_fitness"])
+    assert per_rollout.shape == (2, 4)
+    np.testing.assert_allclose(per_rollout.mean(axis=0), np.asarray(info["fitness"]), rtol=1e-6)
+    run_discovery(config, tmp_path, progress=False, discovery=discovery)
+    (record,) = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert set(record["ranking_reliability"]) == {"split_half", "full"}
