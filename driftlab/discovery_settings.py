@@ -26,7 +26,9 @@ def list_presets() -> list[str]:
 
 
 def preset_settings(name: str) -> dict[str, Any]:
-    """The raw mapping of configs/discover/<name>.yaml."""
+    """The raw mapping of configs/discover/<name>.yaml. A relative `drift.from` names a
+    file beside the preset (configs/discover/families/...): it becomes that file's
+    absolute path, so the preset works from any directory and from an installed wheel."""
     from driftlab.algorithms.storage import read_yaml
     from driftlab.errors import DriftlabError
     from driftlab.presets import CONFIG_DIR
@@ -36,7 +38,13 @@ def preset_settings(name: str) -> dict[str, Any]:
         names = list_presets()
         raise DriftlabError(f"unknown discovery preset {name!r}{did_you_mean(name, names)}; "
                             f"choose one of {', '.join(names)}")
-    return read_yaml(path)
+    settings = read_yaml(path)
+    drift = settings.get("drift")
+    if isinstance(drift, dict) and isinstance(drift.get("from"), str):
+        beside = path.parent / drift["from"]
+        if not Path(drift["from"]).is_absolute() and beside.is_file():
+            settings["drift"] = {**drift, "from": str(beside.resolve())}
+    return settings
 
 
 def _mapping(key: str, value: Any) -> dict[str, Any]:

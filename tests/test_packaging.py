@@ -37,7 +37,7 @@ def test_wheel_carries_presets_and_shipped_drifts(wheel):
     assert tops == {"driftlab", "driftlab_configs", "driftlab_drifts"}, tops
     for folder in ("envs", "algorithms", "discovery", "analysis"):
         assert f"driftlab/{folder}/__init__.py" in names
-    for preset in (ROOT / "configs").rglob("*.yaml"):
+    for preset in [*(ROOT / "configs").rglob("*.yaml"), *(ROOT / "configs").rglob("*.json")]:
         assert f"driftlab_configs/{preset.relative_to(ROOT / 'configs').as_posix()}" in names
     for item in (ROOT / "drifts").rglob("*"):
         if item.is_file():
@@ -59,6 +59,10 @@ def test_installed_wheel_finds_presets_from_another_directory(wheel, tmp_path):
         f"assert p.__file__.startswith({str(site)!r}), p.__file__\n"
         "assert p.train_preset('gymnax/CartPole-v1')['num_envs'] == 4\n"
         "assert 'cartpole-tiny' in list_presets()\n"
+        "import os\n"
+        "from driftlab.discovery_settings import preset_settings\n"
+        "family = preset_settings('transfer-classic-asym')['drift']['from']\n"
+        "assert family.startswith(" + repr(str(site)) + ") and os.path.isfile(family), family\n"
         "assert 'lpo-cartpole' in s.list_shipped()\n"
         "assert load_drift('lpo-cartpole')[0].spec['kind'] == 'lpo'\n"
         "from driftlab.cli import main\n"
