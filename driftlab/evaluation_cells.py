@@ -26,6 +26,12 @@ from driftlab.algorithms.storage import read_json, read_yaml, to_builtin, write_
 from driftlab.errors import DriftlabError
 
 REUSED_FILE = "reused_cells.json"  # in the report folder: which cells were copied, from where
+# What a cell's config.yaml did not record before the commit named, and the value that
+# reproduces what the code did then: a cell without the key was trained with it.
+UNRECORDED_BEFORE: dict[str, tuple[Any, str]] = {
+    "chunks": (20, "504ff48"),  # evaluate never set it: train_run's default
+    "obs_norm_update": ("step", "9410e8e"),  # the per-step normaliser, the only one before
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,17 @@ def _leaves(params: Any) -> list[Any]:
     return jax.tree.leaves(params)
 
 
+def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"hyperparams.gamma": 0.99, ...}: nested settings under dotted names."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def cell_mismatch(cell: Cell, source: Path, seeds: int, seed: int) -> str | None:
     """Why the complete train run `source` is not `cell` trained with `seeds` seeds from
     `seed` (None when it is): the algorithm, seeds, base seed, every training setting,
@@ -87,12 +104,15 @@ def cell_mismatch(cell: Cell, source: Path, seeds: int, seed: int) -> str | None
     saved = read_yaml(source / "config.yaml")
     _, config, _, _ = build(cell.env_id, cell.algo, cell.settings, cell.drift_file)
     wanted = {"algo": cell.algo, "seeds": seeds, "seed": seed, "chunks": DEFAULT_CHUNKS}
+    recorded = {**{k: v for k, (v, _) in UNRECORDED_BEFORE.items() if k == "chunks"}, **saved}
     for key, value in wanted.items():
-        if saved.get(key) != value:
-            return f"its {key} is {saved.get(key)!r}, this evaluation's {value!r}"
+        if recorded.get(key) != value:
+            return f"its {key} is {recorded.get(key)!r}, this evaluation's {value!r}"
     # config.yaml went through YAML: compare through the same round trip
     mine = yaml.safe_load(yaml.safe_dump(to_builtin(config.to_dict(), finite=False)))
-    theirs = saved.get("train") or {}
+    theirs = {**{k: v for k, (v, _) in UNRECORDED_BEFORE.items() if k != "chunks"},
+              **(saved.get("train") or {})}
+    mine, theirs = _flat(mine), _flat(theirs)
     for key in sorted(set(mine) | set(theirs)):
         if mine.get(key) != theirs.get(key):
             return (f"its training setting {key} is {theirs.get(key)!r}, this evaluation's "

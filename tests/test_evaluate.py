@@ -301,3 +301,23 @@ def test_cells_in_two_processes_and_baselines_copied_from_another_evaluation(tmp
     assert main(["evaluate", "dpo", *common, "--out", str(tmp_path / "fourth"),
                  "--baselines-from", str(tmp_path)]) == 2
     assert "not an evaluate report folder" in capsys.readouterr().err
+    # A cell written before config.yaml recorded the chunk length and the normaliser's
+    # update rule was trained with the values of then (20, "step"): still alike. Any
+    # other difference in a recorded setting is not.
+    from driftlab.errors import DriftlabError
+    from driftlab.evaluation import Contestant, settings_for
+    from driftlab.evaluation_cells import Cell, plan_reuse
+
+    ppo = Cell(ACROBOT, "ppo", "ppo", None, 4096,
+               settings_for(ACROBOT, Contestant("ppo", "ppo"), 4096), None)
+    config_path = first / "runs/ppo/gymnax_Acrobot-v1/config.yaml"
+    saved = yaml.safe_load(config_path.read_text())
+    old = {**saved, "train": dict(saved["train"])}
+    del old["chunks"], old["train"]["obs_norm_update"]
+    config_path.write_text(yaml.safe_dump(old))
+    assert [c.name for c, _ in plan_reuse([ppo], first, 2, 0)] == ["ppo"]
+    changed = {**saved["train"], "hyperparams": {**saved["train"]["hyperparams"], "gamma": 0.9}}
+    config_path.write_text(yaml.safe_dump({**saved, "train": changed}))
+    with pytest.raises(DriftlabError, match="its training setting hyperparams.gamma is 0.9, "
+                                            "this evaluation's 0.99"):
+        plan_reuse([ppo], first, 2, 0)
