@@ -64,8 +64,10 @@ def plot_learning_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path:
 def plot_discovery_progress(records: list[dict], path: str | Path, title: str) -> Path:
     """An ES run at a glance, from its metrics.jsonl records: the population's mean
     fitness per generation (thin) with a 10-generation rolling mean (thick) and
-    the max-min band; and the ES mean's periodic evaluations (fresh seeds) per env,
-    mean +- std over seeds. Higher is better throughout."""
+    the max-min band; the ES mean's periodic evaluations (fresh seeds) per env,
+    mean +- std over seeds; where logged, the members' split-half rank correlation
+    per generation (with its running mean) and the ES mean's validation scores.
+    Higher is better throughout."""
     gens = np.array([r["generation"] for r in records], np.float64)
 
     def column(key: str) -> np.ndarray:
@@ -74,8 +76,14 @@ def plot_discovery_progress(records: list[dict], path: str | Path, title: str) -
     mean, low, high = column("fitness_mean"), column("fitness_min"), column("fitness_max")
     evals = [r for r in records if isinstance(r.get("eval"), dict)]
     envs = sorted({env for r in evals for env in r["eval"]})
-    fig = Figure(figsize=(5.2 * (1 + len(envs)), 3.8), dpi=110)
-    axes = fig.subplots(1, 1 + len(envs), squeeze=False)
+    ranked = [(r["generation"], r["ranking_reliability"].get("split_half")) for r in records
+              if isinstance(r.get("ranking_reliability"), dict)]
+    validated = [(r["generation"], r["validation"].get("score")) for r in records
+                 if isinstance(r.get("validation"), dict)]
+    extra = [panel for panel, points in (("ranking", ranked), ("validation", validated))
+             if points]
+    fig = Figure(figsize=(5.2 * (1 + len(envs) + len(extra)), 3.8), dpi=110)
+    axes = fig.subplots(1, 1 + len(envs) + len(extra), squeeze=False)
     ax = axes[0, 0]
     ax.fill_between(gens, low, high, color="C0", alpha=0.12, linewidth=0, label="population min-max")
     ax.plot(gens, mean, color="C0", alpha=0.35, linewidth=0.8, label="population mean")
@@ -101,6 +109,30 @@ def plot_discovery_progress(records: list[dict], path: str | Path, title: str) -
         ax.set_xlabel("generation")
         ax.set_ylabel("final return of the ES mean")
         ax.set_title(f"{env} (mean +- std over fresh seeds)", fontsize=9)
+        ax.grid(alpha=0.3)
+    for index, panel in enumerate(extra, 1 + len(envs)):
+        ax = axes[0, index]
+        if panel == "ranking":  # is the ES stepping on signal? (discovery/ranking_noise.py)
+            g, rho = (np.array([np.nan if v is None else v for v in col], np.float64)
+                      for col in zip(*ranked, strict=True))
+            ax.plot(g, rho, "o", color="C3", markersize=3, alpha=0.6, label="one generation")
+            finite = np.isfinite(rho)
+            if finite.sum() > 1:
+                running = np.cumsum(np.where(finite, rho, 0.0)) / np.maximum(
+                    np.cumsum(finite), 1)
+                ax.plot(g, running, color="C3", linewidth=2, label="mean so far")
+            ax.axhline(0.0, color="black", linewidth=0.8)
+            ax.set_ylim(-1.05, 1.05)
+            ax.set_ylabel("split-half rank correlation")
+            ax.set_title("members' order: signal (1) or seed noise (0)", fontsize=9)
+            ax.legend(fontsize=7, loc="lower right")
+        else:
+            g, score = (np.array([np.nan if v is None else v for v in col], np.float64)
+                        for col in zip(*validated, strict=True))
+            ax.plot(g, score, marker="o", markersize=3, color="C4", linewidth=1.2)
+            ax.set_ylabel("validation score (PPO = 1)")
+            ax.set_title("the ES mean on the validation envs", fontsize=9)
+        ax.set_xlabel("generation")
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

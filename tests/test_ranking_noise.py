@@ -75,3 +75,21 @@ def test_rollout_fitness_averages_to_the_generation_fitness(tmp_path):
     run_discovery(config, tmp_path, progress=False, discovery=discovery)
     (record,) = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert set(record["ranking_reliability"]) == {"split_half", "full"}
+
+
+def test_progress_plot_adds_reliability_and_validation_panels(tmp_path):
+    """progress.png gains a panel for the members' split-half rank correlation and one
+    for the validation scores when the records hold them (one panel wider each)."""
+    import matplotlib.image as mpimg
+
+    from driftlab.analysis.curves import plot_discovery_progress
+
+    plain = [{"generation": g, "fitness_mean": 0.5, "fitness_min": 0.4, "fitness_max": 0.6}
+             for g in range(1, 9)]
+    richer = [{**r, "ranking_reliability": {"split_half": None if g == 1 else 0.1 * g},
+               **({"validation": {"score": 1.0 + 0.01 * g}} if g % 4 == 0 else {})}
+              for g, r in enumerate(plain, 1)]
+    narrow = mpimg.imread(plot_discovery_progress(plain, tmp_path / "a.png", "a"))
+    wide = mpimg.imread(plot_discovery_progress(richer, tmp_path / "b.png", "b"))
+    assert narrow.shape[0] == wide.shape[0]
+    assert wide.shape[1] == pytest.approx(3 * narrow.shape[1], rel=0.02)
