@@ -40,7 +40,9 @@ class MetricsLogger:
             return
         record = self._log.write(record)
         step = int(record.get("generation", 0))
-        self._trackers.log({k: v for k, v in record.items() if k != "generation"}, step)
+        # rollout_fitness (rollouts x members) is raw data for later analysis, not a curve
+        self._trackers.log({k: v for k, v in record.items()
+                            if k not in ("generation", "rollout_fitness")}, step)
 
     def close(self) -> None:
         if self._log is not None:

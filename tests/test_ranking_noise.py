@@ -93,3 +93,34 @@ def test_progress_plot_adds_reliability_and_validation_panels(tmp_path):
     wide = mpimg.imread(plot_discovery_progress(richer, tmp_path / "b.png", "b"))
     assert narrow.shape[0] == wide.shape[0]
     assert wide.shape[1] == pytest.approx(3 * narrow.shape[1], rel=0.02)
+
+
+def test_trackers_get_the_record_without_the_raw_rollout_fitness(tmp_path):
+    """metrics.jsonl keeps rollout_fitness; TensorBoard / W&B get the curves only."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "discovery_scripts"))
+    from shard_generation import config as tiny_config
+
+    from driftlab.discovery.loggers import MetricsLogger
+
+    class Recorder:
+        logged: list = []
+
+        def log(self, record, step):
+            self.logged.append((record, step))
+
+        def close(self):
+            pass
+
+    logger = MetricsLogger(tmp_path, tiny_config(4))
+    logger._trackers = Recorder()
+    logger.write({"generation": 3, "fitness_mean": 0.5, "rollout_fitness": [[1.0, 2.0]],
+                  "ranking_reliability": {"split_half": 0.2, "full": 0.33}})
+    logger.close()
+    ((record, step),) = Recorder.logged
+    assert step == 3 and "rollout_fitness" not in record and "ranking_reliability" in record
+    line = json.loads((tmp_path / "metrics.jsonl").read_text())
+    assert line["rollout_fitness"] == [[1.0, 2.0]]
