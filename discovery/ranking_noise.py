@@ -58,18 +58,53 @@ def ranking_record(rollout_fitness: np.ndarray) -> dict[str, float] | None:
     return {"split_half": half, "full": spearman_brown(half)}
 
 
+def variance_components(rollout_fitness: np.ndarray) -> tuple[float, float]:
+    """(signal, noise) variances of one generation's (rollouts, members) fitness under
+    the additive model rollout effect + member effect + noise (two-way ANOVA without
+    replication): noise = the residual mean square, signal = the variance of the
+    members' true fitness = var(member means) - noise / rollouts (may come out
+    negative when there is none). The rollout effect (its settings and keys, shared
+    by every member under common random numbers) is removed, as ranking ignores it."""
+    x = np.asarray(rollout_fitness, np.float64)
+    rollouts, members = x.shape
+    if rollouts < 2 or members < 2 or not np.all(np.isfinite(x)):
+        return float("nan"), float("nan")
+    residual = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+    noise = float((residual ** 2).sum() / ((rollouts - 1) * (members - 1)))
+    signal = float(x.mean(axis=0).var(ddof=1) - noise / rollouts)
+    return signal, noise
+
+
+def rollouts_for(reliability: float, signal: float, noise: float) -> float:
+    """Rollouts per member for the members' mean fitness to reach `reliability`
+    (the share of its variance between members that is signal): R s / (R s + n) =
+    reliability. inf when there is no signal."""
+    if not (np.isfinite(signal) and np.isfinite(noise)) or signal <= 0:
+        return float("inf")
+    return float(reliability / (1.0 - reliability) * noise / signal)
+
+
 def summarise(records: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Mean and count of the generations' split-half correlations (metrics.jsonl
-    records with a "ranking_reliability" entry), and the full-length reliability of
-    that mean: one generation's 16 members give a rho within about +-0.5, so read
-    the mean over many."""
+    """Over a run's metrics.jsonl records: the mean (and its standard error) of the
+    generations' split-half correlations and the full-length reliability of that mean
+    (one generation's 8-16 members give a rho within about +-0.5, so read the mean
+    over many); the mean signal and noise variances (`variance_components`) and the
+    rollouts per member they call for to reach reliability 0.5 and 0.8."""
     halves = np.array([r["ranking_reliability"]["split_half"] for r in records
                        if r.get("ranking_reliability")], np.float64)
     halves = halves[np.isfinite(halves)]
-    if halves.size == 0:
-        return {"generations": 0, "split_half_mean": float("nan"), "full": float("nan"),
-                "split_half_sem": float("nan")}
-    mean = float(halves.mean())
-    sem = float(halves.std(ddof=1) / np.sqrt(halves.size)) if halves.size > 1 else float("nan")
-    return {"generations": int(halves.size), "split_half_mean": mean,
-            "split_half_sem": sem, "full": spearman_brown(mean)}
+    parts = np.array([variance_components(r["rollout_fitness"]) for r in records
+                      if r.get("rollout_fitness") is not None], np.float64).reshape(-1, 2)
+    parts = parts[np.all(np.isfinite(parts), axis=1)]
+    signal, noise = (float(v) for v in parts.mean(axis=0)) if len(parts) else (np.nan, np.nan)
+    out = {"generations": int(halves.size), "split_half_mean": float("nan"),
+           "split_half_sem": float("nan"), "full": float("nan"),
+           "signal_variance": signal, "noise_variance": noise,
+           "rollouts_for_half": rollouts_for(0.5, signal, noise),
+           "rollouts_for_0.8": rollouts_for(0.8, signal, noise)}
+    if halves.size:
+        mean = float(halves.mean())
+        out.update(split_half_mean=mean, full=spearman_brown(mean),
+                   split_half_sem=float(halves.std(ddof=1) / np.sqrt(halves.size))
+                   if halves.size > 1 else float("nan"))
+    return out

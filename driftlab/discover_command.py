@@ -12,6 +12,7 @@ settings are in driftlab/discovery_settings.py.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING, Any
 
 # Kept importable from here for scripts and tests (`from driftlab.discover_command import ...`).
@@ -88,10 +89,13 @@ def print_result(result: DiscoverResult) -> None:
 
         noise = summarise(read_jsonl(run_dir / "metrics.jsonl"))
         if noise["generations"]:
+            need = noise["rollouts_for_half"]
             print(f"ranking reliability: members' split-half rank correlation "
                   f"{noise['split_half_mean']:.2f} +- {noise['split_half_sem']:.2f} (mean +- "
                   f"s.e. over {noise['generations']} generations; about 0: the ES ranked seed "
-                  "noise, see docs/discover.md)")
+                  f"noise); rollouts per member for reliability 0.5: "
+                  + (f"{need:.0f}" if math.isfinite(need) else "none suffice (no signal)")
+                  + " (docs/discover.md)")
     algo = config.drift.algo
     print(f"run directory: {run_dir} (train with: driftlab train --algo "
           f"{algo} --env ENV --drift {run_dir})")

@@ -8,7 +8,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from driftlab.discovery.ranking_noise import ranking_record, spearman_brown, split_half_rank_correlation, summarise
+from driftlab.discovery.ranking_noise import (
+    ranking_record,
+    rollouts_for,
+    spearman_brown,
+    split_half_rank_correlation,
+    summarise,
+    variance_components,
+)
 
 
 def test_reproducible_order_is_one_and_pure_noise_is_near_zero():
@@ -42,6 +49,21 @@ def test_spearman_brown_and_degenerate_inputs():
     assert record == {"split_half": 1.0, "full": 1.0}
 
 
+def test_variance_components_recover_known_signal_and_noise():
+    """member effects sd 1, a shared rollout effect sd 5 (removed), noise sd 2: signal
+    variance 1, noise 4, so 4 rollouts give reliability 0.5 and 16 give 0.8."""
+    rng = np.random.default_rng(1)
+    members, rollouts = 3000, 6
+    x = (rng.normal(size=members)[None] + 5 * rng.normal(size=rollouts)[:, None]
+         + 2 * rng.normal(size=(rollouts, members)))
+    signal, noise = variance_components(x)
+    assert signal == pytest.approx(1.0, rel=0.1) and noise == pytest.approx(4.0, rel=0.05)
+    assert rollouts_for(0.5, 1.0, 4.0) == pytest.approx(4.0)
+    assert rollouts_for(0.8, 1.0, 4.0) == pytest.approx(16.0)
+    assert rollouts_for(0.5, -0.1, 4.0) == float("inf")  # no signal: no rollouts suffice
+    assert all(np.isnan(variance_components(np.ones((1, 5)))))
+
+
 def test_summary_averages_generations_and_skips_missing():
     records = [{"ranking_reliability": {"split_half": 0.2, "full": 0.33}},
                {"ranking_reliability": {"split_half": 0.4, "full": 0.57}},
@@ -52,6 +74,11 @@ def test_summary_averages_generations_and_skips_missing():
     assert out["generations"] == 2 and out["split_half_mean"] == pytest.approx(0.3)
     assert out["full"] == pytest.approx(0.6 / 1.3)
     assert summarise([])["generations"] == 0
+    x = [[1.0, 2.0, 3.0], [1.5, 2.5, 2.0]]
+    signal, noise = variance_components(np.array(x))
+    both = summarise([{"rollout_fitness": x, "ranking_reliability": {"split_half": 0.5}}])
+    assert both["signal_variance"] == signal and both["noise_variance"] == noise
+    assert both["rollouts_for_half"] == rollouts_for(0.5, signal, noise)
 
 
 def test_rollout_fitness_averages_to_the_generation_fitness(tmp_path):
