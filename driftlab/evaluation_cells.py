@@ -26,12 +26,11 @@ from driftlab.algorithms.storage import read_json, read_yaml, to_builtin, write_
 from driftlab.errors import DriftlabError
 
 REUSED_FILE = "reused_cells.json"  # in the report folder: which cells were copied, from where
-# What a cell's config.yaml did not record before the commit named, and the value that
-# reproduces what the code did then: a cell without the key was trained with it.
-UNRECORDED_BEFORE: dict[str, tuple[Any, str]] = {
-    "chunks": (20, "504ff48"),  # evaluate never set it: train_run's default
-    "obs_norm_update": ("step", "9410e8e"),  # the per-step normaliser, the only one before
-}
+# What a cell's config.yaml did not record before the commit named (top level, and in
+# its `train:` block), with the value that reproduces what the code did then: a cell
+# without the key was trained with it.
+UNRECORDED_RUN = {"chunks": 20}  # 504ff48; evaluate never set it: train_run's default
+UNRECORDED_TRAIN = {"obs_norm_update": "step"}  # 9410e8e; the only normaliser update before
 
 
 @dataclass(frozen=True)
@@ -69,20 +68,6 @@ def run_complete(run_dir: Path, seeds: int, budget: int) -> bool:
 
 # ---- reusing another evaluation's baseline cells --------------------------------------------
 
-def _drift_of(cell: Cell) -> tuple[dict[str, Any], list[np.ndarray]]:
-    from driftlab.training import resolve_drift
-
-    options = cell.settings.get("drift") or {}
-    drift, params = resolve_drift(cell.algo, cell.drift_file, options)
-    return dict(drift.spec), [np.asarray(x) for x in _leaves(params)]
-
-
-def _leaves(params: Any) -> list[Any]:
-    import jax
-
-    return jax.tree.leaves(params)
-
-
 def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """{"hyperparams.gamma": 0.99, ...}: nested settings under dotted names."""
     out: dict[str, Any] = {}
@@ -98,32 +83,31 @@ def cell_mismatch(cell: Cell, source: Path, seeds: int, seed: int) -> str | None
     """Why the complete train run `source` is not `cell` trained with `seeds` seeds from
     `seed` (None when it is): the algorithm, seeds, base seed, every training setting,
     the chunk length and the drift (spec and parameters, exactly) must all match."""
+    import jax
+
     from driftlab.algorithms.drift_io import load_drift
     from driftlab.training import DEFAULT_CHUNKS, build
 
-    saved = read_yaml(source / "config.yaml")
-    _, config, _, _ = build(cell.env_id, cell.algo, cell.settings, cell.drift_file)
+    saved = {**UNRECORDED_RUN, **read_yaml(source / "config.yaml")}
+    _, config, drift, params = build(cell.env_id, cell.algo, cell.settings, cell.drift_file)
     wanted = {"algo": cell.algo, "seeds": seeds, "seed": seed, "chunks": DEFAULT_CHUNKS}
-    recorded = {**{k: v for k, (v, _) in UNRECORDED_BEFORE.items() if k == "chunks"}, **saved}
     for key, value in wanted.items():
-        if recorded.get(key) != value:
-            return f"its {key} is {recorded.get(key)!r}, this evaluation's {value!r}"
+        if saved.get(key) != value:
+            return f"its {key} is {saved.get(key)!r}, this evaluation's {value!r}"
     # config.yaml went through YAML: compare through the same round trip
     mine = yaml.safe_load(yaml.safe_dump(to_builtin(config.to_dict(), finite=False)))
-    theirs = {**{k: v for k, (v, _) in UNRECORDED_BEFORE.items() if k != "chunks"},
-              **(saved.get("train") or {})}
-    mine, theirs = _flat(mine), _flat(theirs)
+    mine, theirs = _flat(mine), _flat({**UNRECORDED_TRAIN, **(saved.get("train") or {})})
     for key in sorted(set(mine) | set(theirs)):
         if mine.get(key) != theirs.get(key):
             return (f"its training setting {key} is {theirs.get(key)!r}, this evaluation's "
                     f"{mine.get(key)!r}")
-    spec, leaves = _drift_of(cell)
     try:
-        trained, params = load_drift(source / "drift.json")
+        trained, trained_params = load_drift(source / "drift.json")
     except Exception as err:  # noqa: BLE001 - any unreadable drift is a mismatch, said why
         return f"its drift.json cannot be read ({err})"
-    theirs_leaves = [np.asarray(x) for x in _leaves(params)]
-    same = (dict(trained.spec) == spec and len(leaves) == len(theirs_leaves)
+    leaves = [np.asarray(x) for x in jax.tree.leaves(params)]
+    theirs_leaves = [np.asarray(x) for x in jax.tree.leaves(trained_params)]
+    same = (dict(trained.spec) == dict(drift.spec) and len(leaves) == len(theirs_leaves)
             and all(a.shape == b.shape and np.array_equal(a, b)
                     for a, b in zip(leaves, theirs_leaves, strict=True)))
     if not same:
