@@ -16,7 +16,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # name (the JSON file under results/): the script and its extra arguments
 BENCHMARKS = {"throughput": ("throughput", []), "whole_process": ("throughput", ["--whole-process"]),
-              "discovery": ("discovery", []), "sweep": ("sweep", [])}
+              "discovery": ("discovery", []), "sweep": ("sweep", []),
+              "evaluate_jobs": ("evaluate_jobs", [])}
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """The figure tables of docs/benchmarks.md, generated from the benchmarks' JSON.
 
-Reads benchmarks/results/{throughput,discovery,sweep,whole_process}.json (each
+Reads benchmarks/results/{throughput,discovery,sweep,whole_process,evaluate_jobs}.json (each
 optional: a missing one gets a line saying how to make it) and
 docs/results/gpu-*.json, renders one markdown table per benchmark, each headed by
 when, at which commit and under what load it was measured, and puts them between
@@ -188,6 +188,22 @@ def sweep(data: dict[str, Any], path: Path) -> list[str]:
             + (f" (not: {', '.join(f'`{x}`' for x in differ)})." if differ else ".")]
 
 
+def evaluate_jobs(data: dict[str, Any], path: Path) -> list[str]:
+    wall = data["wall_seconds"]
+    return ["### An evaluation's cells in two processes (`benchmarks/evaluate_jobs.py`)", "",
+            *measured(data, path), "",
+            f"{data['cells']} cells ({', '.join(f'`{e}`' for e in data['envs'])} x "
+            f"{', '.join(data['algorithms'])}), {data['seeds']} seeds x "
+            f"{steps(data['timesteps_per_seed'])} steps each: one `driftlab evaluate` process "
+            "with `--jobs 1` against one with `--jobs 2`, warm compilation cache.", "",
+            *table(["--jobs 1", "--jobs 2", "jobs 1 / jobs 2"],
+                   [[seconds(wall["1"]), seconds(wall["2"]),
+                     f"**{ratio(data['jobs1_over_jobs2_wall'])}**"]]), "",
+            f"Above 1 two jobs are quicker (2 is the most two cores give). "
+            f"{data['cells_with_identical_final_returns']} of {data['cells']} cells gave the "
+            "same per-seed final returns both ways."]
+
+
 def whole_process(data: dict[str, Any], path: Path) -> list[str]:
     medians = data["median_wall_seconds"]
     rows = [[t, seconds(medians[t]["train"]), seconds(medians[t]["reference"]),
@@ -228,6 +244,8 @@ SECTIONS: dict[str, tuple[Callable[[dict[str, Any], Path], list[str]], str, str]
     "sweep": (sweep, "A sweep in one process", "python benchmarks/sweep.py"),
     "whole_process": (whole_process, "Whole processes",
                       "python benchmarks/throughput.py --whole-process"),
+    "evaluate_jobs": (evaluate_jobs, "An evaluation's cells in two processes",
+                      "python benchmarks/evaluate_jobs.py"),
 }
 
 
