@@ -61,13 +61,15 @@ def plot_learning_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path:
     return save_png(fig, path)
 
 
-def plot_discovery_progress(records: list[dict], path: str | Path, title: str) -> Path:
+def plot_discovery_progress(records: list[dict], path: str | Path, title: str,
+                            start_validation: float | None = None) -> Path:
     """An ES run at a glance, from its metrics.jsonl records: the population's mean
     fitness per generation (thin) with a 10-generation rolling mean (thick) and
     the max-min band; the ES mean's periodic evaluations (fresh seeds) per env,
     mean +- std over seeds; where logged, the members' split-half rank correlation
-    per generation (with its running mean) and the ES mean's validation scores.
-    Higher is better throughout."""
+    per generation (with its running mean) and the ES mean's validation scores
+    (`start_validation`: the start's, drawn at generation 0). Higher is better
+    throughout."""
     gens = np.array([r["generation"] for r in records], np.float64)
 
     def column(key: str) -> np.ndarray:
@@ -80,6 +82,8 @@ def plot_discovery_progress(records: list[dict], path: str | Path, title: str) -
               if isinstance(r.get("ranking_reliability"), dict)]
     validated = [(r["generation"], r["validation"].get("score")) for r in records
                  if isinstance(r.get("validation"), dict)]
+    if validated and start_validation is not None:  # the start is a selection candidate too
+        validated.insert(0, (0, start_validation))
     extra = [panel for panel, points in (("ranking", ranked), ("validation", validated))
              if points]
     fig = Figure(figsize=(5.2 * (1 + len(envs) + len(extra)), 3.8), dpi=110)

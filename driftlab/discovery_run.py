@@ -143,9 +143,11 @@ def discover_run(preset: str | None, config_file: str | Path | None,
     if main:
         from driftlab.algorithms.storage import read_jsonl
         from driftlab.analysis.curves import plot_discovery_progress
+        from driftlab.discovery.exports import start_validation
 
         records = read_jsonl(run_dir / "metrics.jsonl")
         if records:
             plot_discovery_progress(records, run_dir / "progress.png",
-                                    f"{config.strategy} on {', '.join(config.envs)}")
+                                    f"{config.strategy} on {', '.join(config.envs)}",
+                                    start_validation(run_dir))
     return DiscoverResult(run_dir, config, outcome, main)

@@ -258,9 +258,11 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
                           validation_score=spec.get("validation_score"))
     write_yaml(folder / "provenance.yaml", provenance)
     from driftlab.analysis.curves import plot_discovery_progress
+    from driftlab.discovery.exports import start_validation
 
     plot_discovery_progress(records, folder / "progress.png",
-                            f"{name}: {discovery.get('strategy')} on {', '.join(meta_envs)}")
+                            f"{name}: {discovery.get('strategy')} on {', '.join(meta_envs)}",
+                            start_validation(run_dir))
     write_jsonl(folder / "metrics.jsonl", records)
     return folder
 

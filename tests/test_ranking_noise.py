@@ -120,6 +120,10 @@ def test_progress_plot_adds_reliability_and_validation_panels(tmp_path):
     wide = mpimg.imread(plot_discovery_progress(richer, tmp_path / "b.png", "b"))
     assert narrow.shape[0] == wide.shape[0]
     assert wide.shape[1] == pytest.approx(3 * narrow.shape[1], rel=0.02)
+    # the start's validation score joins the validation panel, at generation 0
+    with_start = mpimg.imread(plot_discovery_progress(richer, tmp_path / "c.png", "c",
+                                                      start_validation=1.0))
+    assert with_start.shape == wide.shape and not np.array_equal(with_start, wide)
 
 
 def test_trackers_get_the_record_without_the_raw_rollout_fitness(tmp_path):
