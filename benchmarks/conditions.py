@@ -14,6 +14,7 @@ benchmarks/tables.py prints them above each table.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -87,3 +88,19 @@ def finish(conditions: dict[str, Any], backend: str | None = None) -> dict[str, 
                     "of the run; uncommitted: tracked files differed from the commit "
                     "(changed_files lists them)")
     return done
+
+
+def save(result: dict[str, Any], out: str | Path, benchmark: str, started: dict[str, Any],
+         **extra: Any) -> Path:
+    """Complete `result` with the benchmark's name, the date, `extra` (e.g. quick=),
+    the machine and the conditions (from `start`), and write it to `out` as JSON."""
+    import jax
+
+    result.update(benchmark=benchmark, date=datetime.now(UTC).isoformat(), **extra,
+                  machine={"platform": platform.platform(), "cpus": os.cpu_count(),
+                           "jax": jax.__version__, "backend": jax.default_backend()},
+                  conditions=finish(started, jax.default_backend()))
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path

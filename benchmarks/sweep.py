@@ -23,13 +23,11 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,20 +119,12 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=32_768,
                         help="environment steps per seed (default 32768: 64 updates)")
     args = parser.parse_args()
-    import jax
-
     sys.path.insert(0, str(ROOT))  # the `benchmarks` folder as a package
     from benchmarks import conditions
 
     started = conditions.start()
     result = measure(args.timesteps // 4 if args.quick else args.timesteps)
-    result.update(benchmark="sweep", date=datetime.now(UTC).isoformat(), quick=args.quick,
-                  machine={"platform": platform.platform(), "cpus": os.cpu_count(),
-                           "jax": jax.__version__, "backend": jax.default_backend()},
-                  conditions=conditions.finish(started, jax.default_backend()))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = conditions.save(result, args.out, "sweep", started, quick=args.quick)
     print(json.dumps(result["separate_over_sweep_wall"]), f"\nwrote {out}")
 
 

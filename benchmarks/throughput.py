@@ -266,16 +266,9 @@ def main() -> None:
 
     started = conditions.start()
     if args.whole_process:
-        import jax
-
         result = whole_process(args.quick, args.rounds)
-        result.update(benchmark="whole_process", date=datetime.now(UTC).isoformat(),
-                      machine={"platform": platform.platform(), "cpus": os.cpu_count(),
-                               "jax": jax.__version__, "backend": jax.default_backend()},
-                      conditions=conditions.finish(started, jax.default_backend()))
-        out = Path(args.out if args.out != DEFAULT_OUT else WHOLE_PROCESS_OUT)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        out = conditions.save(result, args.out if args.out != DEFAULT_OUT else WHOLE_PROCESS_OUT,
+                              "whole_process", started)
         print(json.dumps(result["train_over_reference_wall"]), f"\nwrote {out}")
         return
 
