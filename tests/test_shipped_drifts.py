@@ -4,6 +4,7 @@ loading by name in train / inspect / distill / discovery, and `--ship`."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import jax
@@ -182,3 +183,16 @@ def test_findings_rows_of_an_evaluate_report():
     assert rows[1].startswith("| mine | a/Y (evaluated) | 1,000 | -1.00 | 1.00 | 0.50 [0.40, 0.60]")
     assert "**1.02 [0.90, 1.10]**" in rows[2] and "P(better than PPO) 0.55 [0.50, 0.60]" in rows[2]
     assert "all 2 envs** (16 seeds each)" in rows[2]
+
+
+def test_every_committed_drift_file_loads():
+    """A drift kept as a record (docs/results/, drifts/) is one `load_drift` can read:
+    a JSON whose parameter file was left out is a lost record."""
+    root = Path(__file__).resolve().parent.parent
+    listed = subprocess.run(["git", "ls-files", "docs", "drifts"], cwd=root, capture_output=True,
+                            text=True, check=True).stdout.split()
+    drift_files = [root / name for name in listed if name.endswith(".json")
+                   and "kind" in json.loads((root / name).read_text())]
+    assert len(drift_files) >= 10, drift_files
+    for path in drift_files:
+        load_drift(str(path))
