@@ -502,8 +502,13 @@ class Discovery:
         for env_id in config.validation_envs:
             finals = self._finals(env_id, keys, params)
             if env_id not in self._validation_refs:
-                ppo = float(np.nanmean(self._finals(env_id, keys, self.ppo.default_params,
-                                                    ppo=True)))
+                ppo_finals = self._finals(env_id, keys, self.ppo.default_params, ppo=True)
+                if not np.isfinite(ppo_finals).any():
+                    raise DiscoveryError(
+                        f"PPO finished no episode in its last updates on validation env "
+                        f"{env_id}, so it has no return to normalise a score with; raise the "
+                        "env's budget (inner_per_env) or pick another env")
+                ppo = float(np.nanmean(ppo_finals))
                 random = self.randoms[env_id]
                 if not ppo > random:
                     raise DiscoveryError(

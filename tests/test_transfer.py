@@ -194,3 +194,16 @@ def test_members_share_sampled_settings_and_test_envs_never_enter_selection(tmp_
 
 def _no_time(records):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def test_a_validation_env_where_ppo_finishes_no_episode_is_one_line(tmp_path, capsys):
+    """MountainCarContinuous runs 999 steps an episode: 2,048 steps over 4 envs end none,
+    so PPO has no return there to normalise with; one line says so, not a NaN warning."""
+    mcc = "gymnax/MountainCarContinuous-v0"
+    settings = tmp_path / "mcc.yaml"
+    settings.write_text(yaml.safe_dump(tiny_transfer(
+        validation_envs=[mcc], generations=1, inner_per_env={mcc: TINY})))
+    assert main(["discover", "--config", str(settings), "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "finished no episode" in err and mcc in err, err
