@@ -54,8 +54,8 @@ quickstart: $(STAMP)
 # emitters compile faster than its MLIR ones (the not-learning tests: 1156 s -> 1055 s
 # on the 2-core machine, cold cache; tests/test_envs.py + test_trainer.py 159 s ->
 # 129 s). The `learning` tests are run-bound and keep full optimisation and the
-# default emitters (without them CartPole's two learning tests took 46 s -> 68 s). A user's XLA_FLAGS (e.g.
-# --xla_cpu_max_isa=AVX2) apply to both. Two xdist workers did not finish sooner on
+# default emitters (with the older ones CartPole's two learning tests took 68 s, not
+# 46 s). A user's XLA_FLAGS (e.g. --xla_cpu_max_isa=AVX2) apply to both. Two xdist workers did not finish sooner on
 # the 2-core machine; `make test PYTEST_ARGS="-n 2"` tries them.
 PYTEST_ARGS ?=
 test: $(TEST_STAMP)

@@ -11,6 +11,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 def rate(x: float) -> str:
     """Steps per second to 3 significant figures: 1.50M, 19.0M, 245k, 10.9k."""
     for scale, suffix in ((1e6, "M"), (1e3, "k"), (1.0, "")):
