@@ -75,6 +75,41 @@ def variance_components(rollout_fitness: np.ndarray) -> tuple[float, float]:
     return signal, noise
 
 
+def signal_upper_bound(generations: Sequence[np.ndarray], level: float = 0.95
+                       ) -> tuple[float, float]:
+    """(ratio, sd): one-sided `level` upper confidence bounds on the members' true
+    spread, pooled over generations of (rollouts, members) fitness. `ratio` bounds
+    signal / noise variance exactly under the additive model of `variance_components`:
+    the members' mean square over the residual one is (1 + R ratio) times an
+    F(df_members, df_residual) variable, so ratio_U = (F_obs / F_{1-level} - 1) / R
+    (the standard bound for a one-way random effect; Searle et al. 1992, sec. 3.5).
+    `sd` = sqrt(ratio_U x pooled noise variance): how far apart, at most, the members'
+    true fitnesses are (in fitness units; treats the noise estimate as exact).
+    1 / ratio_U is the fewest rollouts per member that a reliability of 0.5 could need.
+    NaN when no generation has 2+ rollouts and 2+ members, all finite."""
+    from scipy.stats import f as f_dist
+
+    ss_members = ss_residual = df_members = df_residual = weighted_rollouts = 0.0
+    for values in generations:
+        x = np.asarray(values, np.float64)
+        if x.ndim != 2 or min(x.shape) < 2 or not np.all(np.isfinite(x)):
+            continue
+        rollouts, members = x.shape
+        residual = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+        ss_members += rollouts * float(((x.mean(axis=0) - x.mean()) ** 2).sum())
+        ss_residual += float((residual ** 2).sum())
+        df_members += members - 1
+        df_residual += (rollouts - 1) * (members - 1)
+        weighted_rollouts += rollouts * (members - 1)
+    if df_members == 0 or ss_residual == 0:
+        return float("nan"), float("nan")
+    noise = ss_residual / df_residual
+    observed = (ss_members / df_members) / noise
+    rollouts = weighted_rollouts / df_members
+    ratio = max((observed / f_dist.ppf(1.0 - level, df_members, df_residual) - 1.0) / rollouts, 0.0)
+    return float(ratio), float(np.sqrt(ratio * noise))
+
+
 def rollouts_for(reliability: float, signal: float, noise: float) -> float:
     """Rollouts per member for the members' mean fitness to reach `reliability`
     (the share of its variance between members that is signal): R s / (R s + n) =
@@ -89,7 +124,11 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, float]:
     generations' split-half correlations and the full-length reliability of that mean
     (one generation's 8-16 members give a rho within about +-0.5, so read the mean
     over many); the mean signal and noise variances (`variance_components`) and the
-    rollouts per member they call for to reach reliability 0.5 and 0.8."""
+    rollouts per member they call for to reach reliability 0.5 and 0.8; and, pooled
+    over generations (`signal_upper_bound`, 95%), the most the members' true fitnesses
+    can differ (`signal_sd_upper`) and the fewest rollouts per member that reliability
+    0.5 could then need (`rollouts_for_half_at_least`): where the point estimate says
+    "no signal", these say how small the signal must be."""
     halves = np.array([r["ranking_reliability"]["split_half"] for r in records
                        if r.get("ranking_reliability")], np.float64)
     halves = halves[np.isfinite(halves)]
@@ -97,11 +136,17 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, float]:
                       if r.get("rollout_fitness") is not None], np.float64).reshape(-1, 2)
     parts = parts[np.all(np.isfinite(parts), axis=1)]
     signal, noise = (float(v) for v in parts.mean(axis=0)) if len(parts) else (np.nan, np.nan)
+    ratio_upper, sd_upper = signal_upper_bound(
+        [np.asarray(r["rollout_fitness"], np.float64) for r in records
+         if r.get("rollout_fitness") is not None])
+    at_least = (1.0 / ratio_upper if ratio_upper > 0 else float("inf")) \
+        if np.isfinite(ratio_upper) else float("nan")
     out = {"generations": int(halves.size), "split_half_mean": float("nan"),
            "split_half_sem": float("nan"), "full": float("nan"),
            "signal_variance": signal, "noise_variance": noise,
            "rollouts_for_half": rollouts_for(0.5, signal, noise),
-           "rollouts_for_0.8": rollouts_for(0.8, signal, noise)}
+           "rollouts_for_0.8": rollouts_for(0.8, signal, noise),
+           "signal_sd_upper": sd_upper, "rollouts_for_half_at_least": at_least}
     if halves.size:
         mean = float(halves.mean())
         out.update(split_half_mean=mean, full=spearman_brown(mean),

@@ -96,6 +96,12 @@ def print_result(result: DiscoverResult) -> None:
                   f"noise); rollouts per member for reliability 0.5: "
                   + (f"{need:.0f}" if math.isfinite(need) else "none suffice (no signal)")
                   + " (docs/discover.md)")
+            if math.isfinite(noise["signal_sd_upper"]):
+                least = noise["rollouts_for_half_at_least"]
+                print(f"members' true fitness spread: sd at most {noise['signal_sd_upper']:.3g} "
+                      "(95% bound, pooled over generations); reliability 0.5 needs "
+                      + (f"at least {least:.0f} rollouts per member" if math.isfinite(least)
+                         else "more rollouts than any number (no signal even at the bound)"))
     algo = config.drift.algo
     print(f"run directory: {run_dir} (train with: driftlab train --algo "
           f"{algo} --env ENV --drift {run_dir})")

@@ -11,6 +11,7 @@ import pytest
 from driftlab.discovery.ranking_noise import (
     ranking_record,
     rollouts_for,
+    signal_upper_bound,
     spearman_brown,
     split_half_rank_correlation,
     summarise,
@@ -64,6 +65,27 @@ def test_variance_components_recover_known_signal_and_noise():
     assert all(np.isnan(variance_components(np.ones((1, 5)))))
 
 
+def test_signal_upper_bound_covers_the_true_spread_at_its_level():
+    """Members' true effects sd 1 (signal variance 1), noise sd 2 (variance 4), 4
+    rollouts x 8 members over 3 generations: the 95% bound on signal / noise (true
+    0.25) must lie above it in 95% of 4000 simulated runs (binomial sd 0.0034), and the
+    sd bound must exceed the true sd 1 about as often."""
+    rng = np.random.default_rng(7)
+    ratios, sds = [], []
+    for _ in range(4000):
+        runs = [rng.normal(size=8)[None] + 3 * rng.normal(size=4)[:, None]
+                + 2 * rng.normal(size=(4, 8)) for _ in range(3)]
+        ratio, sd = signal_upper_bound(runs)
+        ratios.append(ratio)
+        sds.append(sd)
+    assert np.mean(np.array(ratios) >= 0.25) == pytest.approx(0.95, abs=0.015)
+    assert np.mean(np.array(sds) >= 1.0) == pytest.approx(0.95, abs=0.03)
+    # pure noise with many members: the bound shrinks towards 0
+    ratio, sd = signal_upper_bound([rng.normal(size=(8, 2000))])
+    assert 0.0 <= ratio < 0.02 and sd < 0.15
+    assert all(np.isnan(signal_upper_bound([np.ones((1, 5)), np.full((3, 4), np.nan)])))
+
+
 def test_summary_averages_generations_and_skips_missing():
     records = [{"ranking_reliability": {"split_half": 0.2, "full": 0.33}},
                {"ranking_reliability": {"split_half": 0.4, "full": 0.57}},
@@ -79,6 +101,8 @@ def test_summary_averages_generations_and_skips_missing():
     both = summarise([{"rollout_fitness": x, "ranking_reliability": {"split_half": 0.5}}])
     assert both["signal_variance"] == signal and both["noise_variance"] == noise
     assert both["rollouts_for_half"] == rollouts_for(0.5, signal, noise)
+    ratio, sd = signal_upper_bound([np.array(x)])
+    assert both["signal_sd_upper"] == sd and both["rollouts_for_half_at_least"] == 1 / ratio
 
 
 def test_rollout_fitness_averages_to_the_generation_fitness(tmp_path):
