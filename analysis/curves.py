@@ -68,8 +68,10 @@ def plot_discovery_progress(records: list[dict], path: str | Path, title: str,
     the max-min band; the ES mean's periodic evaluations (fresh seeds) per env,
     mean +- std over seeds; where logged, the members' split-half rank correlation
     per generation (with its running mean) and the ES mean's validation scores
-    (`start_validation`: the start's, drawn at generation 0). Higher is better
-    throughout."""
+    (`start_validation`: the start's, drawn at generation 0); with randomised inner
+    settings also `score_of_means`, the members' mean return relative to PPO's (the
+    figure to quote: the ranked fitness is a mean of per-rollout ratios,
+    discovery/loop.py `score_of_means`). Higher is better throughout."""
     gens = np.array([r["generation"] for r in records], np.float64)
 
     def column(key: str) -> np.ndarray:
@@ -97,6 +99,11 @@ def plot_discovery_progress(records: list[dict], path: str | Path, title: str,
         rolling = np.convolve(np.nan_to_num(mean, nan=np.nanmean(mean)), kernel, mode="valid")
         ax.plot(gens[window - 1:], rolling, color="C0", linewidth=2,
                 label=f"population mean, {window}-generation rolling")
+    quoted = column("score_of_means")
+    if np.isfinite(quoted).any():  # randomised settings: members' mean return / PPO's
+        ax.plot(gens, quoted, color="C1", linewidth=1.2,
+                label="members' mean return, x PPO's (same settings)")
+        ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xlabel("generation")
     ax.set_ylabel("fitness")
     ax.set_title("fitness (each generation: new keys)")

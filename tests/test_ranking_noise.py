@@ -148,6 +148,10 @@ def test_progress_plot_adds_reliability_and_validation_panels(tmp_path):
     with_start = mpimg.imread(plot_discovery_progress(richer, tmp_path / "c.png", "c",
                                                       start_validation=1.0))
     assert with_start.shape == wide.shape and not np.array_equal(with_start, wide)
+    # randomised settings: the members' mean return relative to PPO's is drawn too
+    quoted = [{**r, "score_of_means": 0.9} for r in plain]
+    drawn = mpimg.imread(plot_discovery_progress(quoted, tmp_path / "d.png", "d"))
+    assert drawn.shape == narrow.shape and not np.array_equal(drawn, narrow)
 
 
 def test_trackers_get_the_record_without_the_raw_rollout_fitness(tmp_path):

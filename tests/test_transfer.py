@@ -21,7 +21,7 @@ from driftlab.discover_command import resolve_discovery_settings
 from driftlab.discovery import fitness
 from driftlab.discovery.config import DiscoveryConfig, DiscoveryError
 from driftlab.discovery.inner_settings import InnerSettings, parse_randomize
-from driftlab.discovery.loop import Discovery
+from driftlab.discovery.loop import Discovery, score_of_means
 
 ACROBOT, PENDULUM, CARTPOLE = "gymnax/Acrobot-v1", "gymnax/Pendulum-v1", "gymnax/CartPole-v1"
 TINY = {"total_timesteps": 2048, "num_envs": 4, "num_steps": 64, "update_epochs": 2,
@@ -43,6 +43,20 @@ def test_random_ppo_score_is_zero_at_random_and_one_at_ppo_for_negative_returns(
     assert float(ratio[0]) > float(ratio[1])  # random "beats" PPO: why ppo_ratio refuses it
     scored = fitness.combine_env_returns(returns[:, :1], ppo[:1], random=random[:1])
     assert float(scored[2]) > float(scored[1]) > float(scored[0])  # the right order
+
+
+def test_score_of_means_is_the_ratio_of_mean_returns_not_the_mean_of_ratios():
+    """Two rollouts: the members' returns average PPO's exactly (20 = 20), so they are
+    1.0 of PPO, while the mean of the per-rollout ratios the ES ranks on says 1.43
+    (10/5 and 30/35): dividing by one noisy PPO run inflates it (Jensen)."""
+    members, ppo = np.array([10.0, 30.0]), np.array([5.0, 35.0])
+    assert np.mean(members / ppo) == pytest.approx(1.4286, abs=1e-4)
+    assert score_of_means(members, ppo, random=0.0, floor=1.0) == pytest.approx(1.0)
+    # any sign: Acrobot-like returns, random -500
+    assert score_of_means(np.array([-300.0, -100.0]), np.array([-450.0, 50.0]), -500.0,
+                          1.0) == pytest.approx(1.0)
+    # PPO no better than random in these rollouts: the gap takes the floor
+    assert score_of_means(np.array([20.0]), np.array([0.5]), 0.0, 2.0) == pytest.approx(10.0)
 
 
 def test_random_policy_return_of_negative_and_continuous_envs():
@@ -146,6 +160,9 @@ def test_members_share_sampled_settings_and_test_envs_never_enter_selection(tmp_
         assert all(0.25 * 2.5e-3 <= s["learning_rate"] <= 4 * 2.5e-3 for s in settings)
         assert len(record["ppo_return"][CARTPOLE]) == 2
         assert set(record["validation"]["envs"]) == {ACROBOT}
+        # the quotable "x PPO" figure beside the ranked one, for every scored env
+        assert record["env_score_of_means"].keys() == record["env_score_mean"].keys()
+        assert np.isfinite(record["score_of_means"])
     # generations draw new settings
     assert records[0]["inner_settings"] != records[1]["inner_settings"]
     # the test env is never built, trained on or logged
