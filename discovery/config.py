@@ -41,6 +41,11 @@ FitnessMode = Literal["last_fraction", "final_update", "final_eval"]
 # "ppo_ratio" R / R_PPO (the published normaliser: positive returns only);
 # "random_ppo" (R - R_random) / (R_PPO - R_random): 0 = random policy, 1 = PPO, any sign.
 Normalization = Literal["ppo_ratio", "random_ppo"]
+# With randomize, how a member's rollouts on one env become its score: "per_rollout" the
+# mean of each rollout's (R_k - R_random) / (R_PPO,k - R_random); "pooled" (mean_k R_k -
+# R_random) / (mean_k R_PPO,k - R_random), every rollout weighted alike in return units
+# (loop.py `score_of_means`).
+RolloutWeighting = Literal["per_rollout", "pooled"]
 FITNESS_MODES = get_args(FitnessMode)
 
 
@@ -119,6 +124,7 @@ class DiscoveryConfig:
     # With randomize: a rollout's PPO - random gap is floored at this fraction of the gap
     # at the env's preset settings, so a setting where PPO fails cannot blow up a score.
     reference_floor: float = 0.1
+    rollout_weighting: RolloutWeighting = "per_rollout"  # with randomize; see the Literal
     final_fraction: float = 0.1  # used by fitness="last_fraction"
     fitness: FitnessMode = "last_fraction"
     eval_envs: int = 128  # fresh episodes per run for fitness="final_eval" (Lu et al.: 128)
@@ -277,6 +283,10 @@ class DiscoveryConfig:
                 raise DiscoveryError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not 0 < self.reference_floor <= 1:
             raise DiscoveryError(f"reference_floor must be in (0, 1], got {self.reference_floor}")
+        if self.rollout_weighting != "per_rollout" and not self.randomize:
+            raise DiscoveryError(f"rollout_weighting: {self.rollout_weighting} applies to "
+                                 "randomised inner settings only (without randomize every "
+                                 "rollout is scored against the same reference); remove it")
         if self.randomize:
             if self.normalization != "random_ppo":
                 raise DiscoveryError("randomize needs normalization=random_ppo: each rollout's "

@@ -40,9 +40,10 @@ class MetricsLogger:
             return
         record = self._log.write(record)
         step = int(record.get("generation", 0))
-        # rollout_fitness (rollouts x members) is raw data for later analysis, not a curve
-        self._trackers.log({k: v for k, v in record.items()
-                            if k not in ("generation", "rollout_fitness")}, step)
+        # rollout_fitness (rollouts x members) and rollout_env_scores (members x envs x
+        # rollouts) are raw data for later analysis, not curves
+        self._trackers.log({k: v for k, v in record.items() if k not in
+                            ("generation", "rollout_fitness", "rollout_env_scores")}, step)
 
     def close(self) -> None:
         if self._log is not None:

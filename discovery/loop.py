@@ -216,7 +216,8 @@ class Discovery:
                           "fitness": rep, "clean_fitness": rep, "returns": rep,
                           "nan_count": rep, "env_mask": rep, "rollout_fitness": rep}
         if config.randomized:
-            info_shardings.update(scores=rep, settings=rep, ppo_returns=rep)
+            info_shardings.update(scores=rep, settings=rep, ppo_returns=rep,
+                                  rollout_env_scores=rep)
         self.step = jax.jit(self.generation_step, out_shardings=(rep, info_shardings))
 
     # ---- state ----
@@ -326,6 +327,7 @@ class Discovery:
             rollout_fitness = jax.vmap(lambda s: fitness.combine_env_returns(s, ones, env_mask),
                                        in_axes=-1)(per_rollout)
             extra["scores"] = scores
+            extra["rollout_env_scores"] = per_rollout
         else:
             per_rollout = self.population_returns(members, member_keys, mask)[:size]
             returns = per_rollout.mean(axis=-1)  # (size, envs)
@@ -350,8 +352,9 @@ class Discovery:
         """Returns and normalised scores (members, envs), each the mean over rollouts,
         with inner settings drawn per (env, rollout) from `k_settings` and shared by
         every member. A rollout's score is (R - R_random) / gap, gap = the return of
-        PPO trained with the same settings and key minus R_random, floored at
-        `reference_floor` x the gap at the env's preset settings.
+        PPO trained with the same settings and key minus R_random (`rollout_weighting`
+        "pooled": PPO's mean return over the generation's rollouts minus R_random),
+        floored at `reference_floor` x the gap at the env's preset settings.
 
         Rollouts run in a `lax.scan`; in each, `lax.switch` runs only the sampled
         structural variant (epochs, minibatches, budget: each its own trainer).
@@ -393,8 +396,12 @@ class Discovery:
                         floor=floor, one_rollout=one_rollout):
                 _, (rets, ppo) = jax.lax.scan(one_rollout, None,
                                               (combo, values, jnp.swapaxes(env_keys, 0, 1)))
-                gap = jnp.fmax(ppo - random, floor)  # fmax: a NaN PPO return takes the floor
-                per_rollout = (rets - random) / gap[:, None]  # (rollouts, members)
+                if config.rollout_weighting == "pooled":  # every rollout alike, in returns
+                    gap = jnp.fmax(jnp.nanmean(ppo) - random, floor)
+                    per_rollout = (rets - random) / gap  # (rollouts, members)
+                else:
+                    gap = jnp.fmax(ppo - random, floor)  # fmax: a NaN PPO return takes the floor
+                    per_rollout = (rets - random) / gap[:, None]  # (rollouts, members)
                 return rets.mean(axis=0), per_rollout.mean(axis=0), ppo, per_rollout.T
 
             if config.envs_per_generation is not None:
@@ -673,6 +680,9 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
                 record["ranking_reliability"] = ranking_record(info["rollout_fitness"])
                 # (rollouts, members): what it was computed from, for any later analysis
                 record["rollout_fitness"] = np.asarray(info["rollout_fitness"]).tolist()
+                if config.randomized:  # (members, envs, rollouts): each env's rollout alone
+                    record["rollout_env_scores"] = np.asarray(
+                        info["rollout_env_scores"]).tolist()
             if discovery.logs_constants:  # the ES mean's (and best member's) constants
                 record["constants"] = discovery.space.constants(discovery.mean_params(state))
                 best_params = discovery.best(state)[0]

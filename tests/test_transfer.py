@@ -163,6 +163,11 @@ def test_members_share_sampled_settings_and_test_envs_never_enter_selection(tmp_
         # the quotable "x PPO" figure beside the ranked one, for every scored env
         assert record["env_score_of_means"].keys() == record["env_score_mean"].keys()
         assert np.isfinite(record["score_of_means"])
+        # each env's rollouts alone (members, envs, rollouts); their env mean is the
+        # rollout fitness the ranking-noise record uses, (rollouts, members)
+        per_env = np.array(record["rollout_env_scores"])
+        assert per_env.shape == (2, 1, 2)
+        np.testing.assert_allclose(per_env.mean(axis=1).T, record["rollout_fitness"], rtol=1e-6)
     # generations draw new settings
     assert records[0]["inner_settings"] != records[1]["inner_settings"]
     # the test env is never built, trained on or logged
@@ -224,3 +229,25 @@ def test_a_validation_env_where_ppo_finishes_no_episode_is_one_line(tmp_path, ca
                  "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "finished no episode" in err and mcc in err, err
+
+
+@pytest.mark.slow
+def test_pooled_rollout_weighting_ranks_on_the_ratio_of_mean_returns(tmp_path):
+    """The same members and trainings (same seed), scored two ways: `pooled` ranks each
+    member on its mean return over PPO's mean (so the ranked fitness equals the quoted
+    score_of_means), `per_rollout` on the mean of per-rollout ratios, which differs."""
+    changes = {"sigma": 0.5, "generations": 1, "rollouts_per_member": 3}
+    pooled = discover(tmp_path, "pooled", rollout_weighting="pooled", **changes)[0]
+    plain = discover(tmp_path, "plain", **changes)[0]
+    assert pooled["env_return_mean"] == plain["env_return_mean"]  # the same trainings
+    assert pooled["ppo_return"] == plain["ppo_return"]
+    assert pooled["fitness_mean"] == pytest.approx(pooled["score_of_means"], rel=1e-5)
+    assert plain["fitness_mean"] != pytest.approx(plain["score_of_means"], rel=1e-3)
+    assert yaml.safe_load((tmp_path / "pooled" / "config.yaml").read_text())[
+        "discovery"]["rollout_weighting"] == "pooled"
+
+
+def test_pooled_rollout_weighting_without_randomize_is_refused():
+    with pytest.raises(DiscoveryError, match="randomised inner settings only"):
+        DiscoveryConfig.from_dict({"envs": [CARTPOLE], "train": {CARTPOLE: TINY},
+                                   "rollout_weighting": "pooled"})
