@@ -236,7 +236,7 @@ def test_pooled_rollout_weighting_ranks_on_the_ratio_of_mean_returns(tmp_path):
     """The same members and trainings (same seed), scored two ways: `pooled` ranks each
     member on its mean return over PPO's mean (so the ranked fitness equals the quoted
     score_of_means), `per_rollout` on the mean of per-rollout ratios, which differs."""
-    changes = {"sigma": 0.5, "generations": 1, "rollouts_per_member": 3}
+    changes = {"sigma": 0.5, "generations": 1, "rollouts_per_member": 3, "validation_envs": []}
     pooled = discover(tmp_path, "pooled", rollout_weighting="pooled", **changes)[0]
     plain = discover(tmp_path, "plain", **changes)[0]
     assert pooled["env_return_mean"] == plain["env_return_mean"]  # the same trainings
