@@ -366,8 +366,7 @@ class Discovery:
         for index, env_id in enumerate(config.envs):
             inner, variants = self.inner[env_id], self.variants[env_id]
             combo, values = inner.sample(jax.random.fold_in(k_settings, index), rollouts)
-            random = self.randoms[env_id]
-            floor = config.reference_floor * (self.references[env_id] - random)
+            random, floor = self.randoms[env_id], self.gap_floor(env_id)
 
             def branch(pair: tuple[Trainer, Trainer]):
                 trainer, ppo_trainer = pair
@@ -427,6 +426,11 @@ class Discovery:
                 "rollout_scores": constrain(jnp.stack(rollout_scores, axis=1))}
         return (constrain(jnp.stack(columns, axis=-1)), constrain(jnp.stack(scores, axis=-1)),
                 info)
+
+    def gap_floor(self, env_id: str) -> float:
+        """The least PPO - random gap a randomised rollout on `env_id` divides by:
+        `reference_floor` x the gap at the env's preset settings."""
+        return self.config.reference_floor * (self.references[env_id] - self.randoms[env_id])
 
     # ---- reading the state ----
     def mean_params(self, state: LoopState) -> Any:
@@ -590,20 +594,19 @@ def _randomized_record(config: DiscoveryConfig, discovery: Discovery,
                            "inner_settings": {}, "ppo_return": {}}
     scores = np.asarray(info["scores"], np.float64)
     returns = np.asarray(info["returns"], np.float64)
+    ppo_returns = np.asarray(info["ppo_returns"], np.float64)  # (envs, rollouts)
     for i, env_id in enumerate(config.envs):
         if not bool(info["env_mask"][i]):
             continue
         out["env_score_mean"][env_id] = float(np.nanmean(scores[:, i]))
-        random = discovery.randoms[env_id]
-        floor = config.reference_floor * (discovery.references[env_id] - random)
         out["env_score_of_means"][env_id] = score_of_means(
-            returns[:, i], np.asarray(info["ppo_returns"], np.float64)[i], random, floor)
+            returns[:, i], ppo_returns[i], discovery.randoms[env_id], discovery.gap_floor(env_id))
         values = {k: np.asarray(v)[i] for k, v in info["settings"].items()}
         variants = values.pop("variant").astype(int)
         out["inner_settings"][env_id] = [
             discovery.inner[env_id].describe(int(v), {k: x[r] for k, x in values.items()})
             for r, v in enumerate(variants)]
-        out["ppo_return"][env_id] = [float(x) for x in np.asarray(info["ppo_returns"])[i]]
+        out["ppo_return"][env_id] = [float(x) for x in ppo_returns[i]]
     values = list(out["env_score_of_means"].values())
     out["score_of_means"] = float(np.mean(values)) if values else float("nan")
     return out

@@ -58,6 +58,13 @@ def ranking_record(rollout_fitness: np.ndarray) -> dict[str, float] | None:
     return {"split_half": half, "full": spearman_brown(half)}
 
 
+def _residual_sum_of_squares(x: np.ndarray) -> float:
+    """Sum of squares of (rollouts, members) `x` left after removing the rollout and the
+    member effects (two-way ANOVA without replication)."""
+    residual = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+    return float((residual ** 2).sum())
+
+
 def variance_components(rollout_fitness: np.ndarray) -> tuple[float, float]:
     """(signal, noise) variances of one generation's (rollouts, members) fitness under
     the additive model rollout effect + member effect + noise (two-way ANOVA without
@@ -69,8 +76,7 @@ def variance_components(rollout_fitness: np.ndarray) -> tuple[float, float]:
     rollouts, members = x.shape
     if rollouts < 2 or members < 2 or not np.all(np.isfinite(x)):
         return float("nan"), float("nan")
-    residual = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
-    noise = float((residual ** 2).sum() / ((rollouts - 1) * (members - 1)))
+    noise = _residual_sum_of_squares(x) / ((rollouts - 1) * (members - 1))
     signal = float(x.mean(axis=0).var(ddof=1) - noise / rollouts)
     return signal, noise
 
@@ -95,9 +101,8 @@ def signal_upper_bound(generations: Sequence[np.ndarray], level: float = 0.95
         if x.ndim != 2 or min(x.shape) < 2 or not np.all(np.isfinite(x)):
             continue
         rollouts, members = x.shape
-        residual = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
         ss_members += rollouts * float(((x.mean(axis=0) - x.mean()) ** 2).sum())
-        ss_residual += float((residual ** 2).sum())
+        ss_residual += _residual_sum_of_squares(x)
         df_members += members - 1
         df_residual += (rollouts - 1) * (members - 1)
         weighted_rollouts += rollouts * (members - 1)
