@@ -24,7 +24,8 @@ from driftlab.algorithms.storage import atomic_write_bytes, read_json, write_jso
 
 # Keys of a drift JSON that are metadata, not options of the drift family.
 _META_KEYS = {"params_file", "params", "source", "note", "fitness", "generation", "name",
-              "validation_score", "selection", "validation_envs"}
+              "validation_score", "selection", "validation_envs", "selection_rule",
+              "selection_level", "selection_lower_bounds"}
 
 
 class DriftFileError(ValueError):
@@ -56,16 +57,28 @@ def resolve_drift_path(path: str | Path) -> Path:
     return candidate
 
 
+def directory_drift_file(directory: Path) -> Path | None:
+    """The drift a run directory stands for: drift_selected.json when validation chose
+    a snapshot (a discovery with validation envs: what `drifts --ship` ships, not the
+    ES's last mean in drift.json), else drift.json; None if it has neither."""
+    for name in ("drift_selected.json", "drift.json"):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
 def load_drift(path: str | Path) -> tuple[Drift, Any]:
-    """(drift, params) from a drift JSON file, a directory containing `drift.json`,
-    or the name of a shipped drift (e.g. `lpo-cartpole`)."""
+    """(drift, params) from a drift JSON file, a run directory (`directory_drift_file`:
+    its validation-selected drift, else drift.json), or the name of a shipped drift
+    (e.g. `lpo-cartpole`)."""
     path = resolve_drift_path(path)
     if path.is_dir():
-        if not (path / "drift.json").is_file():
+        found = directory_drift_file(path)
+        if found is None:
             raise DriftFileError(
                 f"{path} is a directory without drift.json; pass a run directory that exported "
                 "a drift (discover, distill) or the drift's .json file")
-        path = path / "drift.json"
+        path = found
     elif not path.is_file():
         names = ", ".join(list_shipped()) or "none installed"
         raise DriftFileError(f"{path} does not exist; pass a run directory, a drift .json file "

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from driftlab.algorithms import Drift, make_drift
-from driftlab.algorithms.drift_io import DriftFileError, load_drift
+from driftlab.algorithms.drift_io import DriftFileError, directory_drift_file, load_drift
 from driftlab.algorithms.drifts import DRIFTS
 from driftlab.algorithms.shipped import list_shipped, shipped_dir, written_as_path
 from driftlab.algorithms.storage import read_yaml
@@ -73,8 +73,9 @@ def load_source(spec: str | Path, label: str | None = None) -> DriftSource:
             f"({', '.join(sorted(DRIFTS))}) nor a shipped drift "
             f"({', '.join(list_shipped()) or 'none installed'}); pass one of those")
     if path.is_dir():
-        if (path / "drift.json").is_file():
-            target: Path = path / "drift.json"
+        found = directory_drift_file(path)
+        if found is not None:
+            target: Path = found
         elif (path / "config.yaml").is_file():
             return _from_train_run(path, label)
         else:

@@ -28,6 +28,7 @@ from driftlab.algorithms.config import (
 )
 from driftlab.discovery.drift_choice import LEGACY_KEYS, DriftChoice
 from driftlab.discovery.errors import DiscoveryError
+from driftlab.discovery.selection import SelectionRule
 from driftlab.hints import did_you_mean
 
 # The discovery modes, declared once as Literals (`coerce` checks a setting against its
@@ -84,6 +85,10 @@ class DiscoveryConfig:
     validation_envs: tuple[str, ...] = ()
     validation_every: int = 4
     validation_seeds: int = 8
+    # Which validated snapshot ships (discovery/selection.py): "max_score" (the highest
+    # validation score) or "beats_start" (the start unless a snapshot beats it by more
+    # than seed noise, paired over the validation seeds).
+    selection: SelectionRule = "max_score"
     test_envs: tuple[str, ...] = ()
     train: dict[str, dict[str, Any]] = field(default_factory=dict)  # resolved per env
     # drift family: the `drift:` block, {kind: lpo|dpo|ppo|distilled|<registered>, ...}

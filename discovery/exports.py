@@ -1,7 +1,7 @@
 """What a discovery run leaves for use: drift.json (the ES mean), drift_best.json
 (the best member), and with validation envs the validated snapshots
-(snapshots/generation-NNNNN.json) and drift_selected.json, the one SELECTION_RULE
-picks. All are written with `save_drift` (atomic)."""
+(snapshots/generation-NNNNN.json) and drift_selected.json, the one the run's
+selection rule picks (discovery/selection.py). All are written with `save_drift` (atomic)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING, Any
 from driftlab.algorithms.drift_io import load_drift, save_drift
 from driftlab.algorithms.storage import read_json
 from driftlab.discovery import sharding
+from driftlab.discovery.config import DiscoveryError
+from driftlab.discovery.selection import (
+    SELECTION_RULES,
+    SNAPSHOTS,
+    START_VALIDATION,
+    SelectionError,
+    select,
+)
 
 if TYPE_CHECKING:
     from driftlab.discovery.loop import Discovery, LoopState
-
-SELECTION_RULE = ("the ES-mean snapshot with the highest validation score: the mean over "
-                  "validation envs of the IQM over validation_seeds fixed seeds of "
-                  "(R - R_random) / (R_PPO - R_random), PPO trained on the same seeds; "
-                  "the start (generation 0, the ES's initial mean) is a candidate; "
-                  "ties go to the earlier generation")
-SNAPSHOTS = "snapshots"
 
 
 def save_snapshot(discovery: Discovery, state: LoopState, run_dir: Path, generation: int,
@@ -35,38 +36,20 @@ def save_snapshot(discovery: Discovery, state: LoopState, run_dir: Path, generat
                 "note": "ES mean snapshot, validated"}
     save_drift(run_dir / SNAPSHOTS, discovery.export_drift(mean), mean,
                name=f"generation-{generation:05d}", metadata=metadata)
-    chosen = select_snapshot(run_dir)
+    rule = discovery.config.selection
+    try:
+        chosen = select(run_dir, rule)
+    except SelectionError as err:
+        raise DiscoveryError(str(err)) from None
     if chosen is None:
         return
-    chosen_generation, score = chosen
-    drift, params = load_drift(str(run_dir / SNAPSHOTS / f"generation-{chosen_generation:05d}.json"))
+    drift, params = load_drift(str(run_dir / SNAPSHOTS / f"generation-{chosen.generation:05d}.json"))
     save_drift(run_dir, drift, params, name="drift_selected", metadata={
-        "source": "discover", "generation": chosen_generation, "validation_score": score,
-        "selection": SELECTION_RULE, "validation_envs": list(discovery.config.validation_envs),
+        "source": "discover", "generation": chosen.generation,
+        "validation_score": chosen.score, "selection": SELECTION_RULES[rule],
+        "selection_rule": rule, **chosen.record(),
+        "validation_envs": list(discovery.config.validation_envs),
         "note": "driftlab discover: the validation-selected ES snapshot"})
-
-
-def select_snapshot(run_dir: Path) -> tuple[int, float] | None:
-    """(generation, validation score) of the best validated snapshot in
-    metrics.jsonl whose files exist (SELECTION_RULE), or None."""
-    from driftlab.algorithms.storage import read_jsonl
-
-    best: tuple[int, float] | None = None
-    start = start_validation(run_dir)
-    scored = [] if start is None else [(0, start)]
-    metrics = run_dir / "metrics.jsonl"  # none yet when the start is validated
-    for record in read_jsonl(metrics) if metrics.is_file() else []:
-        score = (record.get("validation") or {}).get("score")
-        if score is not None:
-            scored.append((int(record["generation"]), score))
-    for generation, score in scored:
-        if not math.isfinite(score):
-            continue
-        if not (run_dir / SNAPSHOTS / f"generation-{generation:05d}.json").is_file():
-            continue
-        if best is None or score > best[1]:
-            best = (generation, float(score))
-    return best
 
 
 def start_validation(run_dir: Path) -> float | None:
@@ -90,7 +73,7 @@ def validate_start(discovery: Discovery, run_dir: Path) -> dict[str, Any]:
     state = discovery.init()
     validation = discovery.validation(discovery.mean_params(state))
     (run_dir / SNAPSHOTS).mkdir(exist_ok=True)
-    write_json(run_dir / SNAPSHOTS / "start-validation.json", validation)
+    write_json(run_dir / SNAPSHOTS / START_VALIDATION, validation)
     save_snapshot(discovery, state, run_dir, 0, validation)
     return validation
 

@@ -40,13 +40,25 @@ class MetricsLogger:
             return
         record = self._log.write(record)
         step = int(record.get("generation", 0))
-        # rollout_fitness (rollouts x members) and rollout_env_scores (members x envs x
-        # rollouts) are raw data for later analysis, not curves
-        self._trackers.log({k: v for k, v in record.items() if k not in
-                            ("generation", "rollout_fitness", "rollout_env_scores")}, step)
+        self._trackers.log(curves(record), step)
 
     def close(self) -> None:
         if self._log is not None:
             self._log.close()
         if self._trackers is not None:
             self._trackers.close()
+
+
+def curves(record: dict[str, Any]) -> dict[str, Any]:
+    """The part of a metrics record that trackers draw as curves. Raw per-rollout and
+    per-seed data for later analysis are left out: rollout_fitness (rollouts x
+    members), rollout_env_scores (members x envs x rollouts) and the validation's
+    per-seed `scores`."""
+    out = {k: v for k, v in record.items()
+           if k not in ("generation", "rollout_fitness", "rollout_env_scores")}
+    validation = out.get("validation")
+    if isinstance(validation, dict) and isinstance(validation.get("envs"), dict):
+        envs = {env_id: {k: v for k, v in entry.items() if k != "scores"}
+                for env_id, entry in validation["envs"].items()}
+        out["validation"] = {**validation, "envs": envs}
+    return out

@@ -500,9 +500,10 @@ class Discovery:
 
     # ---- validation: which snapshot ships ----
     def validation(self, params: Any) -> dict[str, Any]:
-        """The ES snapshot `params` on the validation envs: per env the mean return
-        and the IQM of normalised scores over `validation_seeds` fixed seeds, and
-        `score`, their mean over envs (the selection statistic, SELECTION_RULE).
+        """The ES snapshot `params` on the validation envs: per env the mean return,
+        the normalised score of each of `validation_seeds` fixed seeds (`scores`) and
+        their IQM, and `score`, the IQMs' mean over envs (the selection statistic,
+        discovery/selection.py).
         PPO's return on the same seeds is computed once per env and kept."""
         from scipy.stats import trim_mean
 
@@ -528,13 +529,15 @@ class Discovery:
                         "its settings; raise its budget (inner_per_env) or pick another env")
                 self._validation_refs[env_id] = ppo
             ppo, random = self._validation_refs[env_id], self.randoms[env_id]
-            scores = (finals - random) / (ppo - random)
-            scores = scores[np.isfinite(scores)]
+            seed_scores = (finals - random) / (ppo - random)
+            scores = seed_scores[np.isfinite(seed_scores)]
             out["envs"][env_id] = {
                 "return_mean": float(np.nanmean(finals)) if np.isfinite(finals).any()
                 else float("nan"),
                 "ppo_return": ppo, "random_return": random,
-                "score_iqm": float(trim_mean(scores, 0.25)) if scores.size else float("nan")}
+                "score_iqm": float(trim_mean(scores, 0.25)) if scores.size else float("nan"),
+                # per seed, in seed order (None: no finite return), for selection: beats_start
+                "scores": [float(v) if math.isfinite(v) else None for v in seed_scores]}
         values = [v["score_iqm"] for v in out["envs"].values()]
         out["score"] = float(np.mean(values)) if values else float("nan")
         return out

@@ -102,6 +102,25 @@ def print_result(result: DiscoverResult) -> None:
                       "(95% bound, pooled over generations); reliability 0.5 needs "
                       + (f"at least {least:.0f} rollouts per member" if math.isfinite(least)
                          else "more rollouts than any number (no signal even at the bound)"))
+    if (run_dir / "drift_selected.json").is_file():
+        print_selection(run_dir)
     algo = config.drift.algo
     print(f"run directory: {run_dir} (train with: driftlab train --algo "
           f"{algo} --env ENV --drift {run_dir})")
+
+
+def print_selection(run_dir) -> None:
+    """Which validated snapshot drift_selected.json holds, by which rule, and for
+    `beats_start` each later snapshot's paired lower bound over the start."""
+    from driftlab.algorithms.storage import read_json
+
+    spec = read_json(run_dir / "drift_selected.json")
+    print(f"validation selected generation {spec.get('generation')} (score "
+          f"{spec.get('validation_score', float('nan')):.4g}, selection "
+          f"{spec.get('selection_rule', 'max_score')}): drift_selected.json")
+    bounds = spec.get("selection_lower_bounds")
+    if bounds:
+        print("paired lower bounds of (snapshot - start) at one-sided level "
+              f"{spec.get('selection_level'):.3g}: "
+              + ", ".join(f"generation {g} {b:+.3f}" for g, b in bounds.items())
+              + " (above 0 beats the start)")

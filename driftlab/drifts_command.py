@@ -254,8 +254,12 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
     }
     if selected:
         provenance.update(generations_run=last, selection=spec.get("selection"),
+                          selection_rule=spec.get("selection_rule", "max_score"),
                           selected_generation=generation,
                           validation_score=spec.get("validation_score"))
+        if spec.get("selection_lower_bounds"):
+            provenance.update(selection_level=spec.get("selection_level"),
+                              selection_lower_bounds=spec["selection_lower_bounds"])
     write_yaml(folder / "provenance.yaml", provenance)
     from driftlab.analysis.curves import plot_discovery_progress
     from driftlab.discovery.exports import start_validation
