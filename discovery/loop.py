@@ -59,6 +59,7 @@ from driftlab.discovery.exports import (
     validate_start,
 )
 from driftlab.discovery.inner_settings import InnerSettings
+from driftlab.discovery.kept_inputs import kept_inputs
 from driftlab.discovery.loggers import MetricsLogger
 from driftlab.discovery.ranking_noise import ranking_record
 from driftlab.discovery.references import resolve_random_returns, resolve_references
@@ -157,11 +158,20 @@ class Discovery:
     """The jitted pieces of one discovery run (no files; see `run_discovery`)."""
 
     def __init__(self, config: DiscoveryConfig, references: dict[str, float] | None = None,
-                 mesh: Mesh | None = None, random_returns: dict[str, float] | None = None):
+                 mesh: Mesh | None = None, random_returns: dict[str, float] | None = None,
+                 inputs: dict[str, str] | None = None):
+        """`inputs`: copies of the drift files `config` names, read instead of them
+        ({"family": ..., "init_drift": ...}, discovery/kept_inputs.py)."""
         config.validate()
         self.config = config
-        self.drift = build_drift(config)
-        self.init_params = load_initial_drift(config, self.drift)  # drift parameters
+        read = config
+        if inputs:  # the run's own copies; config (and so refined_from) keeps the originals
+            drift = (dataclasses.replace(config.drift, source=inputs["family"])
+                     if "family" in inputs else config.drift)
+            read = dataclasses.replace(config, drift=drift,
+                                       init_drift=inputs.get("init_drift", config.init_drift))
+        self.drift = build_drift(read)
+        self.init_params = load_initial_drift(read, self.drift)  # drift parameters
         self.space: SearchSpace = search_space(self.drift.spec.get("kind", config.drift.kind),
                                                self.init_params)
         self.init_coords = self.space.encode(self.init_params)  # what the ES moves
@@ -639,7 +649,7 @@ def run_discovery(config: DiscoveryConfig, run_dir: str | Path, *, resume: bool 
     if discovery is None:
         randoms = resolve_random_returns(config, run_dir)
         discovery = Discovery(config, resolve_references(config, run_dir, randoms), mesh,
-                              randoms)
+                              randoms, inputs=kept_inputs(run_dir))
     state, start = discovery.init(), 0
     if resume:
         # A run killed before its first checkpoint resumes from scratch, in place

@@ -55,6 +55,7 @@ def preflight(config, run_dir: Path | None = None):
 
     from driftlab.discovery import checkpoint
     from driftlab.discovery.config import DiscoveryError
+    from driftlab.discovery.kept_inputs import kept_inputs
     from driftlab.discovery.loop import Discovery
 
     for flag, module, extra in (("tensorboard", "tensorboardX", "tensorboard"),
@@ -62,13 +63,16 @@ def preflight(config, run_dir: Path | None = None):
         if getattr(config, flag) and importlib.util.find_spec(module) is None:
             raise DiscoveryError(f"{flag}=true needs {module}; pip install "
                                  f"'driftlab[{extra}]' (or set {flag}=false)")
+    inputs = kept_inputs(run_dir)  # a resumed run reads its own copies
     if config.normalized:  # a stand-in for the references: this one only checks
         with warnings.catch_warnings():  # the real construction warns (e.g. padding)
             warnings.simplefilter("ignore")
             discovery = Discovery(config, {env_id: 1.0 for env_id in config.envs},
-                                  random_returns={e: 0.0 for e in config.scored_envs})
+                                  random_returns={e: 0.0 for e in config.scored_envs},
+                                  inputs=inputs)
     else:
-        discovery = Discovery(config, random_returns={e: 0.0 for e in config.scored_envs})
+        discovery = Discovery(config, random_returns={e: 0.0 for e in config.scored_envs},
+                              inputs=inputs)
     if run_dir is not None and checkpoint.list_checkpoints(run_dir):
         with warnings.catch_warnings():  # run_discovery reads it again, and warns then
             warnings.simplefilter("ignore")
@@ -94,6 +98,7 @@ def discover_run(preset: str | None, config_file: str | Path | None,
     import jax
 
     from driftlab.algorithms.storage import write_yaml
+    from driftlab.discovery.kept_inputs import keep_inputs
     from driftlab.discovery.loop import run_discovery
     from driftlab.errors import DriftlabError
     from driftlab.rundir import check_output_dir, hold_lock, new_run_dir
@@ -131,6 +136,7 @@ def discover_run(preset: str | None, config_file: str | Path | None,
                       "software": software_record()}
             write_yaml(run_dir / "config.yaml", record)
             write_yaml(run_dir / STARTED, record)  # a resume compares config.yaml with it
+            keep_inputs(config, run_dir)  # drift.from / init_drift: resumes read the copies
         else:  # other hosts only need the path; process 0 creates it
             run_dir = Path(out or "runs/discover-secondary")
     try:

@@ -202,3 +202,33 @@ def test_every_discovery_preset_builds_valid_settings():
     for name in list_presets():
         config = build_config(name, None, {})
         assert config.envs and config.drift.kind in ("lpo", "dpo", "ppo", "distilled"), name
+
+
+def test_a_resume_reads_the_runs_own_copies_of_drift_from_and_init_drift(tmp_path):
+    """A discovery keeps copies of the files its settings name (inputs/); after the
+    originals change (the formula re-distilled in place) or go (the start deleted), a
+    resume still continues bitwise as the uninterrupted run did, and the exports keep
+    naming the original formula."""
+    formula = _formula_file(tmp_path / "distill")
+    start = _formula_file(tmp_path / "start", alpha=1.2, beta=0.7)  # the same formula
+    args = ["discover", "--preset", "dpo-cartpole", *TINY, "--set", "drift.kind=distilled",
+            "--set", f"drift.from={formula}", "--set", f"init_drift={start.parent}"]
+    assert main([*args, "--set", "generations=2", "--out", str(tmp_path / "whole")]) == 0
+    run = tmp_path / "run"
+    assert main([*args, "--set", "generations=1", "--out", str(run)]) == 0
+    kept = json.loads((run / "inputs" / "family.json").read_text())
+    assert kept["source"] == str(formula) and kept["expression"] == DPO_FORMULA
+    assert json.loads((run / "inputs" / "init_drift.json").read_text())["source"] == \
+        str(start.parent)
+    _formula_file(tmp_path / "distill", alpha=9.0, beta=9.0)
+    start.unlink()
+    assert main(["discover", "--resume", str(run), "--set", "generations=2",
+                 "--no-progress"]) == 0
+
+    def last(folder: Path) -> dict:  # generation 1 of the 1-generation run has a final eval
+        return {k: v for k, v in records(folder)[-1].items() if k != "seconds"}
+
+    assert last(run)["generation"] == 2 and last(run) == last(tmp_path / "whole")
+    spec = json.loads((run / "drift.json").read_text())
+    assert spec == json.loads((tmp_path / "whole" / "drift.json").read_text())
+    assert spec["refined_from"] == str(formula)
