@@ -19,6 +19,8 @@ from driftlab.discovery.selection import (
     START_VALIDATION,
     SelectionError,
     select,
+    snapshot_file,
+    snapshot_name,
 )
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ def save_snapshot(discovery: Discovery, state: LoopState, run_dir: Path, generat
                 "validation_score": validation["score"],
                 "note": "ES mean snapshot, validated"}
     save_drift(run_dir / SNAPSHOTS, discovery.export_drift(mean), mean,
-               name=f"generation-{generation:05d}", metadata=metadata)
+               name=snapshot_name(generation), metadata=metadata)
     rule = discovery.config.selection
     try:
         chosen = select(run_dir, rule)
@@ -43,23 +45,13 @@ def save_snapshot(discovery: Discovery, state: LoopState, run_dir: Path, generat
         raise DiscoveryError(str(err)) from None
     if chosen is None:
         return
-    drift, params = load_drift(str(run_dir / SNAPSHOTS / f"generation-{chosen.generation:05d}.json"))
+    drift, params = load_drift(snapshot_file(run_dir, chosen.generation))
     save_drift(run_dir, drift, params, name="drift_selected", metadata={
         "source": "discover", "generation": chosen.generation,
         "validation_score": chosen.score, "selection": SELECTION_RULES[rule],
         "selection_rule": rule, **chosen.record(),
         "validation_envs": list(discovery.config.validation_envs),
         "note": "driftlab discover: the validation-selected ES snapshot"})
-
-
-def start_validation(run_dir: Path) -> float | None:
-    """The validation score of the start (snapshots/generation-00000.json, written
-    by `validate_start`), or None before it is validated."""
-    path = run_dir / SNAPSHOTS / "generation-00000.json"
-    if not path.is_file():
-        return None
-    score = read_json(path).get("validation_score")
-    return float(score) if isinstance(score, (int, float)) else None
 
 
 def validate_start(discovery: Discovery, run_dir: Path) -> dict[str, Any]:

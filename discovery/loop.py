@@ -55,7 +55,6 @@ from driftlab.discovery.exports import (
     export_drifts,
     refresh_exports,
     save_snapshot,
-    start_validation,
     validate_start,
 )
 from driftlab.discovery.inner_settings import InnerSettings
@@ -63,6 +62,7 @@ from driftlab.discovery.kept_inputs import kept_inputs
 from driftlab.discovery.loggers import MetricsLogger
 from driftlab.discovery.ranking_noise import ranking_record
 from driftlab.discovery.references import resolve_random_returns, resolve_references
+from driftlab.discovery.selection import start_validation
 from driftlab.discovery.strategy import SearchSpace, make_strategy, search_space, strategy_sigma
 from driftlab.stopping import raise_if_stopped
 

@@ -47,6 +47,28 @@ SELECTION_RULES: dict[str, str] = {
 }
 
 
+def snapshot_name(generation: int) -> str:
+    """The file stem of generation `generation`'s snapshot under snapshots/."""
+    return f"generation-{generation:05d}"
+
+
+def snapshot_file(run_dir: Path, generation: int) -> Path:
+    """snapshots/generation-NNNNN.json of `run_dir` (its params file sits beside it)."""
+    return run_dir / SNAPSHOTS / f"{snapshot_name(generation)}.json"
+
+
+def start_validation(run_dir: Path) -> float | None:
+    """The validation score of the start (snapshots/generation-00000.json, written
+    by exports.validate_start), or None before it is validated."""
+    from driftlab.algorithms.storage import read_json
+
+    path = snapshot_file(run_dir, 0)
+    if not path.is_file():
+        return None
+    score = read_json(path).get("validation_score")
+    return float(score) if isinstance(score, (int, float)) else None
+
+
 class SelectionError(ValueError):
     """A validation record the rule cannot use (e.g. no per-seed scores)."""
 
@@ -94,20 +116,17 @@ def candidates(run_dir: Path) -> list[Candidate]:
     from driftlab.algorithms.storage import read_json, read_jsonl
 
     found: list[Candidate] = []
-    start = run_dir / SNAPSHOTS / START_VALIDATION
-    snapshot0 = run_dir / SNAPSHOTS / "generation-00000.json"
-    if snapshot0.is_file():
-        score = read_json(snapshot0).get("validation_score")
+    score, start = start_validation(run_dir), run_dir / SNAPSHOTS / START_VALIDATION
+    if score is not None:
         validation = read_json(start) if start.is_file() else {}
-        if isinstance(score, int | float):
-            found.append(Candidate(0, float(score), seed_scores_of(validation)))
+        found.append(Candidate(0, score, seed_scores_of(validation)))
     metrics = run_dir / "metrics.jsonl"  # none yet when the start is validated
     for record in read_jsonl(metrics) if metrics.is_file() else []:
         validation = record.get("validation") or {}
         score, generation = validation.get("score"), int(record["generation"])
         if score is None or generation == 0:
             continue
-        if not (run_dir / SNAPSHOTS / f"generation-{generation:05d}.json").is_file():
+        if not snapshot_file(run_dir, generation).is_file():
             continue
         found.append(Candidate(generation, float(score), seed_scores_of(validation)))
     return [c for c in found if math.isfinite(c.score)]

@@ -149,7 +149,7 @@ def discover_run(preset: str | None, config_file: str | Path | None,
     if main:
         from driftlab.algorithms.storage import read_jsonl
         from driftlab.analysis.curves import plot_discovery_progress
-        from driftlab.discovery.exports import start_validation
+        from driftlab.discovery.selection import start_validation
 
         records = read_jsonl(run_dir / "metrics.jsonl")
         if records:

@@ -262,7 +262,7 @@ def ship(run_dir: Path, name: str, heldout: list[str] | None = None,
                               selection_lower_bounds=spec["selection_lower_bounds"])
     write_yaml(folder / "provenance.yaml", provenance)
     from driftlab.analysis.curves import plot_discovery_progress
-    from driftlab.discovery.exports import start_validation
+    from driftlab.discovery.selection import start_validation
 
     plot_discovery_progress(records, folder / "progress.png",
                             f"{name}: {discovery.get('strategy')} on {', '.join(meta_envs)}",
