@@ -8,6 +8,7 @@ config.yaml keeps the original paths, as provenance (exported drifts' `refined_f
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,3 +53,15 @@ def kept_inputs(run_dir: Path | None) -> dict[str, str]:
     folder = Path(run_dir) / INPUTS
     return {name: str(folder / f"{name}.json") for name in (FAMILY, START)
             if (folder / f"{name}.json").is_file()}
+
+
+def reading_copies(config: DiscoveryConfig, inputs: dict[str, str]) -> DiscoveryConfig:
+    """`config` with drift.from and init_drift pointing at the copies in `inputs`
+    (`kept_inputs`); the settings the run reads its files by, never recorded."""
+    if not inputs:
+        return config
+    drift = config.drift
+    if FAMILY in inputs:
+        drift = dataclasses.replace(drift, source=inputs[FAMILY])
+    return dataclasses.replace(config, drift=drift,
+                               init_drift=inputs.get(START, config.init_drift))

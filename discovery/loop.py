@@ -58,7 +58,7 @@ from driftlab.discovery.exports import (
     validate_start,
 )
 from driftlab.discovery.inner_settings import InnerSettings
-from driftlab.discovery.kept_inputs import kept_inputs
+from driftlab.discovery.kept_inputs import kept_inputs, reading_copies
 from driftlab.discovery.loggers import MetricsLogger
 from driftlab.discovery.ranking_noise import ranking_record
 from driftlab.discovery.references import resolve_random_returns, resolve_references
@@ -164,12 +164,8 @@ class Discovery:
         ({"family": ..., "init_drift": ...}, discovery/kept_inputs.py)."""
         config.validate()
         self.config = config
-        read = config
-        if inputs:  # the run's own copies; config (and so refined_from) keeps the originals
-            drift = (dataclasses.replace(config.drift, source=inputs["family"])
-                     if "family" in inputs else config.drift)
-            read = dataclasses.replace(config, drift=drift,
-                                       init_drift=inputs.get("init_drift", config.init_drift))
+        # the run's own copies; self.config (and so refined_from) keeps the originals
+        read = reading_copies(config, inputs or {})
         self.drift = build_drift(read)
         self.init_params = load_initial_drift(read, self.drift)  # drift parameters
         self.space: SearchSpace = search_space(self.drift.spec.get("kind", config.drift.kind),
