@@ -132,7 +132,8 @@ def evaluate(drift: str | Path, *, suite: str | None = None, envs: Sequence[str]
              timesteps: float | None = None,
              random_returns: str | Path | Mapping[str, float] | None = None,
              bootstrap: int = 2000, seed: int = 0, progress: bool = True, jobs: int = 1,
-             baselines_from: str | Path | None = None) -> EvaluationReport:
+             baselines_from: str | Path | None = None,
+             reuse_across_software: bool = False) -> EvaluationReport:
     """Train `drift` and `baselines` (PPO always) on every env of `suite` ("classic",
     "minatar") or of `envs`, each at its preset and budget (`timesteps` overrides
     every budget), `seeds` seeds each; write one report folder (per-env IQM with 95%
@@ -141,7 +142,9 @@ def evaluate(drift: str | Path, *, suite: str | None = None, envs: Sequence[str]
     `random_returns`: env id -> random-policy return (a mapping or a JSON/YAML file)
     instead of measuring them. `jobs`: cells (algorithm x env) trained side by side in
     that many processes. `baselines_from`: an earlier evaluation's folder whose
-    baseline cells trained alike are copied instead of retrained. Returns the
+    baseline cells trained alike are copied instead of retrained.
+    `reuse_across_software`: pool copied or (on resume) kept cells trained by other
+    code or libraries instead of refusing them; the report lists them. Returns the
     EvaluationReport (out, data, text)."""
     from driftlab.evaluation import evaluate as evaluate_suite
 
@@ -153,7 +156,8 @@ def evaluate(drift: str | Path, *, suite: str | None = None, envs: Sequence[str]
                               baselines=tuple(baselines), out=out, timesteps=timesteps,
                               bootstrap=bootstrap, seed=seed, resume=resume,
                               random_returns=random_returns, progress=progress, jobs=jobs,
-                              baselines_from=baselines_from)
+                              baselines_from=baselines_from,
+                              reuse_across_software=reuse_across_software)
 
 
 def inspect(drift: str | Path, *, compare: Sequence[str] = ("ppo", "dpo"),

@@ -41,6 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="copy the baseline cells (PPO, DPO, ...) of an earlier evaluate's --out "
                         "when they were trained alike (settings, seeds, drift), instead of "
                         "training them again")
+    p.add_argument("--reuse-across-software", action="store_true",
+                   help="pool copied (--baselines-from) or, with --resume, kept cells that "
+                        "other driftlab code or library versions trained, instead of refusing "
+                        "them; the report lists each")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
     p.add_argument("--seed", type=int, default=0, help="base seed of training and bootstrap (0)")
     add_no_progress(p)
@@ -54,5 +58,6 @@ def run(args: argparse.Namespace) -> int:
                  baselines=baselines, out=args.out, timesteps=args.timesteps,
                  bootstrap=args.bootstrap, seed=args.seed, resume=args.resume,
                  random_returns=args.random_returns, progress=not args.no_progress,
-                 jobs=args.jobs, baselines_from=args.baselines_from)
+                 jobs=args.jobs, baselines_from=args.baselines_from,
+                 reuse_across_software=args.reuse_across_software)
     return 0

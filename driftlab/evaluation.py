@@ -34,7 +34,17 @@ import numpy as np
 
 from driftlab.algorithms.storage import atomic_write_text, read_json, read_yaml, write_json, write_yaml
 from driftlab.errors import DriftlabError
-from driftlab.evaluation_cells import REUSED_FILE, Cell, check_source, copy_cells, plan_reuse, run_complete, train_cells
+from driftlab.evaluation_cells import (
+    REUSED_FILE,
+    Cell,
+    check_source,
+    copy_cells,
+    other_software,
+    plan_reuse,
+    refuse_other_software,
+    run_complete,
+    train_cells,
+)
 from driftlab.hints import did_you_mean
 
 REFERENCE = "ppo"  # the baseline every score is normalised by
@@ -198,7 +208,8 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
              bootstrap: int = 2000, seed: int = 0, resume: bool = False,
              random_returns: str | Path | dict[str, float] | None = None,
              progress: bool = True, jobs: int = 1,
-             baselines_from: str | Path | None = None) -> EvaluationReport:
+             baselines_from: str | Path | None = None,
+             reuse_across_software: bool = False) -> EvaluationReport:
     """Train `drift` and `baselines` (PPO always) on every env of `suite` (or `envs`)
     with `seeds` seeds each (one vmapped jit per algorithm and env), measure each
     env's random-policy return (or take `random_returns`, a mapping or a JSON/YAML
@@ -207,7 +218,9 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
     directories as one at a time). `baselines_from`: another evaluation's report
     folder whose baseline cells (never the drift's) are copied when they were trained
     alike (settings, seeds, drift; `evaluation_cells.reuse_cells`), so PPO is not
-    trained twice; reused_cells.json and the report say which.
+    trained twice; reused_cells.json and the report say which. A cell trained by other
+    code or libraries (a copied one, or on `resume` one kept from before) is refused
+    unless `reuse_across_software`; the report lists every such cell it pools.
 
     Every input is checked before anything is trained or written; an env on which
     PPO's mean final return is not above the random policy's stops the evaluation
@@ -250,7 +263,7 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
     reuse = []  # planned before anything is written: a mismatch stops here
     if baselines_from is not None:  # never the evaluated drift itself: only its baselines
         reuse = plan_reuse([c for c in cells if c.name != who[0].name],
-                           check_source(baselines_from), seeds, seed)
+                           check_source(baselines_from), seeds, seed, reuse_across_software)
     request = {"command": "evaluate", "drift": str(drift), "suite": suite,
                "algorithms": [c.__dict__ for c in who], "envs": budgets, "seeds": seeds,
                "seed": seed, "bootstrap": bootstrap}
@@ -281,6 +294,10 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
             print(f"{head}: copied from {copied[(cell.name, cell.env_id)]}", flush=True)
             check(cell)
         elif run_complete(cell.run_dir, seeds, cell.budget):
+            why = other_software(cell.run_dir)
+            if why is not None and not reuse_across_software:
+                raise refuse_other_software(cell.run_dir, f"trained before this resume, but {why}",
+                                            "delete it to train it again with this code")
             print(f"{head}: done before, kept ({cell.run_dir})", flush=True)
             check(cell)
         else:
@@ -406,6 +423,10 @@ def write_report(root: Path, who: list[Contestant], budgets: dict[str, int],
         "plots": [p.name for p in plots],
         "reused_cells": (read_json(root / REUSED_FILE).get("cells", [])
                          if (root / REUSED_FILE).is_file() else []),
+        "other_software_cells": [
+            {"algorithm": name, "env": env, "why": why}
+            for (name, env), run_dir in run_dirs.items()
+            if (why := other_software(run_dir)) is not None],
     }
     text = report_markdown(data, [c.name for c in who])
     write_json(root / "report.json", data)
@@ -438,6 +459,9 @@ def report_markdown(data: dict[str, Any], names: list[str]) -> str:
         sources = sorted({str(Path(c["from"]).parent.parent.parent) for c in reused})
         lines += [f"Copied from {', '.join(sources)} (trained alike: settings, seeds, drift; "
                   f"`--baselines-from`), not trained here: {cells}.", ""]
+    for cell in data.get("other_software_cells") or []:
+        lines += [f"**Pooled across software** (`--reuse-across-software`): {cell['algorithm']} "
+                  f"on {cell['env']}: {cell['why']}.", ""]
     lines += ["| algorithm | PPO-normalised IQM [95% CI] | P(algorithm > PPO) [95% CI] | "
               "lowest per-env normalised IQM |", "|---|---|---|---|"]
     rows = data["per_env"]

@@ -125,11 +125,27 @@ def check_source(source_root: str | Path) -> Path:
     return path
 
 
-def plan_reuse(cells: list[Cell], source_root: Path, seeds: int,
-               seed: int) -> list[tuple[Cell, Path]]:
+def other_software(run_dir: Path) -> str | None:
+    """Why the train run `run_dir` may not be pooled with runs trained by this process
+    (`software.software_difference`: other code or libraries), or None."""
+    from driftlab.software import software_difference
+
+    return software_difference(read_yaml(run_dir / "config.yaml").get("software"))
+
+
+def refuse_other_software(run_dir: Path, why: str, fix: str) -> DriftlabError:
+    return DriftlabError(
+        f"{run_dir}: {why}. Other code can move every seed's return with the same settings "
+        f"and seeds, so its cell is not comparable with cells trained now; {fix}, or pass "
+        "--reuse-across-software to pool them anyway (the report then lists such cells)")
+
+
+def plan_reuse(cells: list[Cell], source_root: Path, seeds: int, seed: int,
+               across_software: bool = False) -> list[tuple[Cell, Path]]:
     """(cell, source run directory) for each of `cells` (baselines only: the caller
     never passes the evaluated drift) that `source_root` holds complete and alike
-    (`cell_mismatch`) and this evaluation has not finished yet. A cell the source
+    (`cell_mismatch`; and trained by this code and these libraries unless
+    `across_software`) and this evaluation has not finished yet. A cell the source
     holds but trained otherwise is a DriftlabError naming the difference; one it
     lacks is left to train (a line says so). Reads only: nothing is written."""
     plan = []
@@ -145,6 +161,10 @@ def plan_reuse(cells: list[Cell], source_root: Path, seeds: int,
         if why is not None:
             raise DriftlabError(f"--baselines-from: {source} was trained otherwise ({why}); "
                                 "evaluate with that run's settings or drop --baselines-from")
+        why = other_software(source)
+        if why is not None and not across_software:
+            raise refuse_other_software(source, f"--baselines-from: {why}",
+                                        "drop --baselines-from to train it here")
         plan.append((cell, source))
     return plan
 

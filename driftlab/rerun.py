@@ -1,5 +1,6 @@
 """`driftlab train --rerun RUN_DIR`: train again exactly what a train run directory
-records, bit for bit on the same machine and software.
+records, bit for bit on the same machine and software (a run recorded with other
+code, libraries or numerics is re-run with a note saying so).
 
 config.yaml holds everything that produced the run: algorithm, env, seeds, base
 seed, every training setting (the preset's and the overrides alike), the drift's
@@ -12,10 +13,12 @@ are refused.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from driftlab.errors import DriftlabError
+from driftlab.software import software_difference
 
 
 def rerun_request(run_dir: str | Path) -> dict[str, Any]:
@@ -54,4 +57,8 @@ def rerun_request(run_dir: str | Path) -> dict[str, Any]:
     if learned and not (run_dir / "drift.json").is_file():
         raise DriftlabError(f"--rerun {run_dir}: the run trained a learned drift but its copy "
                             f"{run_dir / 'drift.json'} is missing")
+    why = software_difference(config.get("software"))
+    if why is not None:  # still worth running (same settings); said, never silent
+        print(f"note: --rerun {run_dir}: {why}; the rerun trains the same settings and seeds "
+              "but need not match it bit for bit", file=sys.stderr, flush=True)
     return request

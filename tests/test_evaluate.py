@@ -321,3 +321,33 @@ def test_cells_in_two_processes_and_baselines_copied_from_another_evaluation(tmp
     with pytest.raises(DriftlabError, match="its training setting hyperparams.gamma is 0.9, "
                                             "this evaluation's 0.99"):
         plan_reuse([ppo], first, 2, 0)
+    # Trained by other code (another source digest) or other libraries: refused in one
+    # line naming it, unless the caller pools across software; the report then lists it.
+    config_path.write_text(yaml.safe_dump(saved))
+    assert [c.name for c, _ in plan_reuse([ppo], first, 2, 0)] == ["ppo"]
+    for key, value, said in [("source", "0123456789abcdef", "other driftlab code"),
+                             ("packages", {**saved["software"]["packages"], "jax": "0.4.0"},
+                              "trained with jax 0.4.0")]:
+        config_path.write_text(yaml.safe_dump({**saved,
+                                               "software": {**saved["software"], key: value}}))
+        with pytest.raises(DriftlabError, match=said) as refused:
+            plan_reuse([ppo], first, 2, 0)
+        assert "--reuse-across-software" in str(refused.value)
+        assert "\n" not in str(refused.value)
+        assert [c.name for c, _ in plan_reuse([ppo], first, 2, 0, True)] == ["ppo"]
+    code = main(["evaluate", "dpo", *common, "--out", str(tmp_path / "fifth"),
+                 "--baselines-from", str(first)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "trained with jax 0.4.0" in err and "\n" not in err
+    assert main(["evaluate", "dpo", *common, "--out", str(tmp_path / "fifth"),
+                 "--baselines-from", str(first), "--reuse-across-software"]) == 0
+    pooled = json.loads((tmp_path / "fifth" / "report.json").read_text())["other_software_cells"]
+    assert [(c["algorithm"], c["env"]) for c in pooled] == [("ppo", ACROBOT)]
+    assert "jax 0.4.0" in pooled[0]["why"]
+    assert "Pooled across software" in (tmp_path / "fifth" / "report.md").read_text()
+    # A resumed evaluation keeps its finished cells only when this code trained them.
+    # (the copied PPO cell, jax 0.4.0, is refused first)
+    code = main(["evaluate", "dpo", *common, "--out", str(tmp_path / "fifth"), "--resume"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "trained before this resume, but it was trained with jax 0.4.0" in err
+    assert "\n" not in err

@@ -4,6 +4,7 @@ parameters), and `compare` never pools unlike runs or counts a run twice."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -168,12 +169,14 @@ BRAX_TINY = ["--env", "brax/inverted_pendulum", "--set", "total_timesteps=1024",
     ("lpo-shipped", ["--algo", "lpo", "--drift", "lpo-cartpole", *TINY]),
     ("brax-preset", ["--algo", "ppo", *BRAX_TINY]),
 ])
-def test_rerun_from_config_yaml_is_bit_for_bit(tmp_path, case, argv):
+def test_rerun_from_config_yaml_is_bit_for_bit(tmp_path, case, argv, capsys):
     """`train --rerun RUN` trains what RUN/config.yaml records: the same parameters and
     metrics to the bit (the Brax preset's PPO eps 0.3 and Brax mode included)."""
     first, again = tmp_path / "first", tmp_path / "again"
     assert main(["train", *argv, "--out", str(first)]) == 0
+    capsys.readouterr()
     assert main(["train", "--rerun", str(first), "--out", str(again), "--no-progress"]) == 0
+    assert "note:" not in capsys.readouterr().err  # same code, libraries and numerics
     assert (first / "params.msgpack").read_bytes() == (again / "params.msgpack").read_bytes()
     assert (first / "metrics.jsonl").read_text() == (again / "metrics.jsonl").read_text()
     a, b = (yaml.safe_load((d / "config.yaml").read_text()) for d in (first, again))
@@ -195,6 +198,20 @@ def test_rerun_refuses_other_settings_and_non_train_dirs(tmp_path, capsys, argv,
     assert message in err and len(err.splitlines()) == 1, err
     assert main(["train", "--rerun", str(tmp_path)]) == 2
     assert "no config.yaml" in capsys.readouterr().err
+
+
+def test_rerun_under_other_numerics_says_it_need_not_match(tmp_path, capsys):
+    """A run recorded under other XLA flags (or ISA, code, libraries) is re-run with a
+    note naming the difference: bit-for-bit holds only on the same numerics."""
+    run = Path(train(tmp_path, "run"))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["software"]["numerics"]["xla_flags"] = "--xla_cpu_max_isa=AVX2"
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    assert main(["train", "--rerun", str(run), "--out", str(tmp_path / "again"),
+                 "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "ran with xla_flags '--xla_cpu_max_isa=AVX2'" in err and "bit for bit" in err
 
 
 # ---- the second audit (issue 19) ---------------------------------------------------------
@@ -257,3 +274,40 @@ def test_a_shipped_name_records_the_shipped_drift_not_a_same_named_folder(tmp_pa
     recorded = yaml.safe_load(open(f"{run}/config.yaml"))["drift_file"]
     assert recorded == str(shipped_dir("lpo-cartpole").resolve())
     assert "the folder ./lpo-cartpole here was not used" in capsys.readouterr().err
+
+
+def test_software_difference_names_what_differs():
+    """Runs pool only when the same code (source digest; or, for records written before
+    digests, the same clean commit) and the same libraries trained them."""
+    from driftlab.software import software_difference, software_record, source_digest
+
+    mine = software_record()
+    assert len(mine["source"]) == 16 and mine["source"] == source_digest()
+    assert software_difference(mine) is None
+    assert software_difference({**mine, "uncommitted": True}) is None  # the code is the same
+    assert "other driftlab code" in software_difference({**mine, "source": "0" * 16})
+    assert "jax 0.1" in software_difference({**mine, "packages": {**mine["packages"],
+                                                                  "jax": "0.1"}})
+    assert "Python 3.0" in software_difference({**mine, "python": "3.0"})
+    # The machine's numerics: another ISA or XLA flags train to other returns.
+    numerics = mine["numerics"]
+    assert numerics["platform"] == "cpu" and isinstance(numerics["xla_flags"], str)
+    for key, value in [("xla_flags", "--xla_cpu_max_isa=AVX2"), ("cpu_features", ["avx"]),
+                       ("x64", not numerics["x64"])]:
+        assert f"ran with {key}" in software_difference({**mine, "numerics": {**numerics,
+                                                                             key: value}})
+    assert "records no numerics" in software_difference({**mine, "numerics": None})
+    assert "records no software" in software_difference(None)
+    clean = {**mine, "commit": "a" * 40, "uncommitted": False}
+    old = {k: v for k, v in clean.items() if k != "source"}  # before digests: by commit
+    assert software_difference(old, {**clean, "source": None}) is None
+    assert software_difference({**old, "uncommitted": True}, {**clean, "source": None})
+    assert software_difference(old, {**clean, "source": None, "commit": "b" * 40})
+
+
+def test_numerics_record_reads_xla_flags_but_not_the_device_count(monkeypatch):
+    from driftlab.software import numerics_record
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2 "
+                                    "--xla_force_host_platform_device_count=2")
+    assert numerics_record()["xla_flags"] == "--xla_cpu_max_isa=AVX2"
