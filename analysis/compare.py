@@ -155,9 +155,11 @@ def expand_sweeps(run_dirs: list[str | Path]) -> list[str | Path]:
 
 def run_signature(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     """What must agree for two train runs' seeds to be pooled: every training setting
-    (`train.*`), the drift and its constants (`drift.*`) and the drift's parameters (a
-    digest of the run's drift.params.msgpack). Runs of older versions without a key
-    simply lack it."""
+    (`train.*`), the drift and its constants (`drift.*`), the drift's parameters (a
+    digest of the run's drift.params.msgpack) and the code and libraries that trained
+    them (`software.source`, `software.packages.*`: other code may train otherwise).
+    The machine's numerics may differ: they draw the seeds afresh, they do not change
+    what is trained. Runs of older versions without a key simply lack it."""
     import hashlib
 
     out: dict[str, Any] = {}
@@ -174,6 +176,11 @@ def run_signature(path: Path, config: dict[str, Any]) -> dict[str, Any]:
     for block in ("train", "drift"):
         if isinstance(config.get(block), dict):
             flatten(f"{block}.", config[block])
+    software = config.get("software")
+    if isinstance(software, dict):
+        out["software.source"] = repr(software.get("source"))
+        for name, version in sorted((software.get("packages") or {}).items()):
+            out[f"software.packages.{name}"] = repr(version)
     params = path / "drift.params.msgpack"
     if params.is_file():
         out["drift parameters"] = hashlib.sha256(params.read_bytes()).hexdigest()

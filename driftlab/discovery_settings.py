@@ -9,6 +9,7 @@ run's config.yaml, so a resumed run does not depend on presets that changed sinc
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -262,7 +263,7 @@ def write_resumed_config(run_dir: Path, saved: dict[str, Any], config) -> bool:
     (appended to `resumed_with`); every other key (command, preset) keeps its value."""
     from driftlab.algorithms.storage import write_yaml
     from driftlab.discovery.config import DiscoveryConfig
-    from driftlab.software import software_record
+    from driftlab.software import software_difference, software_record
 
     record = dict(saved)
     if DiscoveryConfig.from_dict(saved["discovery"]) != config:
@@ -272,6 +273,11 @@ def write_resumed_config(run_dir: Path, saved: dict[str, Any], config) -> bool:
     last = resumes[-1] if resumes else saved.get("software")
     if "software" in saved and last != software:
         record["resumed_with"] = [*resumes, software]
+        why = software_difference(last, software)
+        if why is not None:  # recorded either way; said when it can change the numbers
+            print(f"note: resuming {run_dir} under other software than its last part ({why}); "
+                  "the generations from here need not match an uninterrupted run bit for bit "
+                  "(recorded under resumed_with in config.yaml)", file=sys.stderr, flush=True)
     if record == saved:
         return False
     write_yaml(run_dir / "config.yaml", record)

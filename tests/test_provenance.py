@@ -63,6 +63,21 @@ def test_compare_refuses_unlike_runs_and_counts_a_run_once(tmp_path):
         assert "\n" not in str(err.value)
     with pytest.raises(AnalysisError, match="base seed 1"):
         load_runs([b, same_seed])
+    # Other code or libraries may train otherwise: not pooled. Other numerics (ISA, XLA
+    # flags) only draw the seeds afresh: pooled.
+    config_path = Path(b) / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    software = config["software"]
+    for key, value in (("numerics", {**software["numerics"], "xla_flags": "--xla_foo"}),
+                       ("source", "0123456789abcdef"),
+                       ("packages", {**software["packages"], "flax": "0.1"})):
+        config_path.write_text(yaml.safe_dump({**config, "software": {**software, key: value}}))
+        if key == "numerics":
+            assert load_runs([a, b])[0].returns.shape[0] == 2
+            continue
+        with pytest.raises(AnalysisError, match=f"software.{key}") as err:
+            load_runs([a, b])
+        assert "\n" not in str(err.value)
 
 
 def test_compare_with_an_unknown_reference_is_one_line(tmp_path, capsys):

@@ -216,12 +216,13 @@ def test_sigterm_names_the_resume_and_it_resumes(tmp_path, built):
     assert [r["generation"] for r in records] == list(range(1, done + 2))
 
 
-def test_the_software_is_recorded_and_a_resume_with_other_software_is_added(run):
+def test_the_software_is_recorded_and_a_resume_with_other_software_is_added(run, capsys):
     from driftlab.software import software_record
 
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["software"] == software_record()  # built in this process
-    older = {**config["software"], "commit": "0" * 40, "driftlab": "0.0.1"}
+    older = {**config["software"], "commit": "0" * 40, "driftlab": "0.0.1",
+             "source": "0123456789abcdef"}
     for name in ("config.yaml", "config.started.yaml"):  # as if started by older code
         data = yaml.safe_load((run / name).read_text())
         (run / name).write_text(yaml.safe_dump({**data, "software": older}))
@@ -230,3 +231,6 @@ def test_the_software_is_recorded_and_a_resume_with_other_software_is_added(run)
                  "--no-progress"]) == 0
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["software"] == older and config["resumed_with"] == [software_record()]
+    # ...and said, because other code need not continue the run bit for bit
+    err = capsys.readouterr().err
+    assert "under other software than its last part" in err and "other driftlab code" in err
