@@ -6,6 +6,7 @@ selection rule picks (discovery/selection.py). All are written with `save_drift`
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from driftlab.discovery.selection import (
     SELECTION_RULES,
     SNAPSHOTS,
     START_VALIDATION,
+    Selection,
     SelectionError,
     select,
     snapshot_file,
@@ -38,20 +40,29 @@ def save_snapshot(discovery: Discovery, state: LoopState, run_dir: Path, generat
                 "note": "ES mean snapshot, validated"}
     save_drift(run_dir / SNAPSHOTS, discovery.export_drift(mean), mean,
                name=snapshot_name(generation), metadata=metadata)
-    rule = discovery.config.selection
     try:
-        chosen = select(run_dir, rule)
+        export_selected(run_dir, discovery.config.selection, discovery.config.validation_envs)
     except SelectionError as err:
         raise DiscoveryError(str(err)) from None
+
+
+def export_selected(run_dir: Path, rule: str, validation_envs: Sequence[str],
+                    **metadata: Any) -> Selection | None:
+    """Write drift_selected.json (+ params): the snapshot `rule` picks among the
+    validated snapshots of `run_dir` (`selection.select`), with `metadata` added to
+    its record; None (nothing written) when there is none to pick yet.
+    SelectionError as `select` raises it."""
+    chosen = select(run_dir, rule)
     if chosen is None:
-        return
+        return None
     drift, params = load_drift(snapshot_file(run_dir, chosen.generation))
     save_drift(run_dir, drift, params, name="drift_selected", metadata={
         "source": "discover", "generation": chosen.generation,
         "validation_score": chosen.score, "selection": SELECTION_RULES[rule],
         "selection_rule": rule, **chosen.record(),
-        "validation_envs": list(discovery.config.validation_envs),
-        "note": "driftlab discover: the validation-selected ES snapshot"})
+        "validation_envs": list(validation_envs),
+        "note": "driftlab discover: the validation-selected ES snapshot", **metadata})
+    return chosen
 
 
 def validate_start(discovery: Discovery, run_dir: Path) -> dict[str, Any]:

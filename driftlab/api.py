@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from driftlab.sweep_run import SweepOutcome
     from driftlab.training import TrainOutcome
 
-__all__ = ["discover", "train", "rerun", "evaluate", "inspect", "distill", "compare",
+__all__ = ["discover", "reselect", "train", "rerun", "evaluate", "inspect", "distill", "compare",
            "DiscoverResult", "InspectResult", "DistillResult", "CompareResult"]
 
 Settings = Mapping[str, Any]
@@ -75,6 +75,18 @@ def discover(preset: str | None = None, *, config: str | Path | None = None,
         return discover_run(preset, config, expand_dotted(settings), out=out, resume=resume,
                             distributed=distributed, cpu_devices=cpu_devices,
                             progress=progress)
+
+
+def reselect(run_dir: str | Path, selection: str) -> dict[str, Any]:
+    """Choose the discovery run `run_dir`'s drift_selected.json again under the rule
+    `selection` ("max_score" or "beats_start"), from the validations it holds
+    (nothing is trained); config.yaml records the change (`reselections`) and a
+    later resume keeps the new rule. Returns the record ({from, to, generation,
+    previous_generation, software})."""
+    from driftlab.reselection import reselect as reselect_run
+
+    with _call():
+        return reselect_run(run_dir, selection)
 
 
 def train(algo: str, env: str, *, seeds: int = 1, seed: int = 0,

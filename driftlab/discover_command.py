@@ -4,6 +4,7 @@ registered family (`drift: {kind: ...}`).
 
     driftlab discover --preset cartpole-tiny [--set key=value ...] [--out DIR]
     driftlab discover --resume RUN_DIR [--set generations=N]
+    driftlab discover --reselect RUN_DIR --selection beats_start
 
 The work is `driftlab.api.discover` (driftlab/discovery_run.py); presets and
 settings are in driftlab/discovery_settings.py.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # Kept importable from here for scripts and tests (`from driftlab.discover_command import ...`).
@@ -43,6 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue a run from its latest checkpoint (a run killed before its "
                         "first checkpoint starts over in place)")
+    p.add_argument("--reselect", metavar="RUN_DIR",
+                   help="choose RUN_DIR's drift_selected.json again under --selection, from "
+                        "the validations it holds (nothing is trained; config.yaml records it)")
+    p.add_argument("--selection", metavar="RULE",
+                   help="with --reselect: max_score or beats_start")
     p.add_argument("--distributed", action="store_true",
                    help="call jax.distributed.initialize() so several hosts share one population")
     p.add_argument("--cpu-devices", default=None, metavar="auto|off|N",
@@ -55,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from driftlab import api
     from driftlab.presets import parse_overrides
 
+    if args.reselect is not None or args.selection is not None:
+        return reselect(args)
     # A stop (Ctrl-C, SIGTERM) carries the run directory (`resume_dir`): driftlab.cli
     # reports it with the --resume command.
     result = api.discover(args.preset, config=args.config,
@@ -63,6 +72,26 @@ def run(args: argparse.Namespace) -> int:
                           cpu_devices=args.cpu_devices, progress=not args.no_progress)
     if result.primary:
         print_result(result)
+    return 0
+
+
+def reselect(args: argparse.Namespace) -> int:
+    from driftlab import api
+    from driftlab.errors import DriftlabError
+
+    if args.reselect is None or args.selection is None:
+        raise DriftlabError("--reselect RUN_DIR and --selection RULE go together: "
+                            "driftlab discover --reselect RUN_DIR --selection beats_start")
+    others = [flag for flag, given in (("--preset", args.preset), ("--config", args.config),
+                                       ("--resume", args.resume), ("--out", args.out),
+                                       ("--set", args.overrides)) if given]
+    if others:
+        raise DriftlabError(f"--reselect trains nothing and takes no {', '.join(others)}; "
+                            "drop them")
+    record = api.reselect(args.reselect, args.selection)
+    print(f"reselected {args.reselect} with {record['to']} (was {record['from']}): generation "
+          f"{record['previous_generation']} -> {record['generation']}")
+    print_selection(Path(args.reselect))
     return 0
 
 

@@ -182,7 +182,7 @@ def resumed_config(run_dir: Path, overrides: dict[str, Any], saved: dict[str, An
 STARTED = "config.started.yaml"
 # Keys of config.yaml that record rather than configure: the software the run started
 # with and that of each resume that ran other software (a resume may update driftlab).
-RECORDS = ("software", "resumed_with")
+RECORDS = ("software", "resumed_with", "reselections")  # driftlab.reselection
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:

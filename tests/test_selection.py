@@ -102,7 +102,7 @@ def test_trackers_get_the_validation_without_its_per_seed_scores():
     assert record["validation"]["envs"]["a"]["scores"] == [1.0, 1.2]  # not mutated
 
 
-def test_a_discovery_with_beats_start_records_per_seed_scores_and_its_choice(tmp_path):
+def test_a_discovery_with_beats_start_records_per_seed_scores_and_its_choice(tmp_path, capsys):
     """A tiny PPO-family run whose ES cannot move (sigma 1e-10): every snapshot is the
     start's drift, validated on the same seeds, so beats_start keeps the start with
     every paired bound exactly 0, and the choice and the rule reach the shipped
@@ -137,6 +137,48 @@ def test_a_discovery_with_beats_start_records_per_seed_scores_and_its_choice(tmp
     assert provenance["selection_rule"] == "beats_start"
     assert provenance["selected_generation"] == 0
     assert provenance["selection_lower_bounds"] == {"1": 0.0}
+    _reselect_the_run(run, tmp_path, capsys)
+
+
+def _reselect_the_run(run, tmp_path, capsys):
+    """`discover --reselect RUN --selection RULE` chooses again from the run's records
+    (nothing trained), records the change where a later resume reads it, and refuses
+    bad input with driftlab's one-line error (exit 2)."""
+    from driftlab.discovery_settings import check_unchanged_since_start, read_run_config
+
+    # Generation 1's validation score raised by hand: max_score now picks it, while
+    # beats_start (the same per-seed scores as the start) still keeps the start.
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1])
+    last["validation"]["score"] = 5.0
+    (run / "metrics.jsonl").write_text("\n".join([*lines[:-1], json.dumps(last)]) + "\n")
+    before = (run / "drift.json").read_bytes()
+    assert main(["discover", "--reselect", str(run), "--selection", "max_score"]) == 0
+    selected = json.loads((run / "drift_selected.json").read_text())
+    assert selected["generation"] == 1 and selected["selection_rule"] == "max_score"
+    assert selected["reselected_from"] == "beats_start"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["discovery"]["selection"] == "max_score"
+    change = config["reselections"][-1]
+    assert (change["from"], change["to"], change["previous_generation"],
+            change["generation"]) == ("beats_start", "max_score", 0, 1)
+    assert "software" in change
+    started = yaml.safe_load((run / "config.started.yaml").read_text())
+    assert started["discovery"]["selection"] == "max_score"
+    check_unchanged_since_start(run, read_run_config(run))  # a resume is still accepted
+    assert (run / "drift.json").read_bytes() == before  # the ES's last mean is untouched
+    assert main(["discover", "--reselect", str(run), "--selection", "beats_start"]) == 0
+    assert json.loads((run / "drift_selected.json").read_text())["generation"] == 0
+    assert len(yaml.safe_load((run / "config.yaml").read_text())["reselections"]) == 2
+    for argv, said in ((["--selection", "beats-start"], "did you mean beats_start?"),
+                       ([], "go together"),
+                       (["--selection", "max_score", "--preset", "x"], "takes no --preset"),
+                       (["--selection", "max_score", "--reselect", str(tmp_path / "shipped")],
+                        "has no config.yaml; pass a discovery run directory")):
+        capsys.readouterr()
+        assert main(["discover", "--reselect", str(run), *argv]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert said in err and "\n" not in err, err
 
 
 def test_a_run_directory_stands_for_its_selected_drift_not_the_last_mean(tmp_path):
