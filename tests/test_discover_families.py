@@ -232,3 +232,24 @@ def test_a_resume_reads_the_runs_own_copies_of_drift_from_and_init_drift(tmp_pat
     spec = json.loads((run / "drift.json").read_text())
     assert spec == json.loads((tmp_path / "whole" / "drift.json").read_text())
     assert spec["refined_from"] == str(formula)
+
+
+def test_an_inner_override_a_preset_shadows_per_env_is_refused():
+    """`--set inner.total_timesteps=N` on a preset with per-env budgets would leave
+    those budgets as they are (inner_per_env wins): refused in one line naming the
+    envs, unless each is set under inner_per_env too; an unshadowed key passes."""
+    from driftlab.discovery_settings import build_config
+    from driftlab.errors import DriftlabError
+
+    preset = "transfer-classic-wide"
+    with pytest.raises(DriftlabError, match="does not reach gymnax/CartPole-v1") as err:
+        build_config(preset, None, {"inner": {"total_timesteps": 1024}})
+    assert "--set inner_per_env.gymnax/CartPole-v1.total_timesteps=" in str(err.value)
+    assert "\n" not in str(err.value)
+    budgets = {env: {"total_timesteps": 8192} for env in (
+        "gymnax/CartPole-v1", "gymnax/Acrobot-v1", "gymnax/Catch-bsuite", "gymnax/Pendulum-v1",
+        "gymnax/MountainCarContinuous-v0", "gymnax/PointRobot-misc")}
+    config = build_config(preset, None, {"inner": {"total_timesteps": 1024},
+                                         "inner_per_env": budgets})
+    assert {t["total_timesteps"] for t in config.train.values()} == {8192}
+    assert build_config(preset, None, {"inner": {"num_envs": 4}}).population == 8
