@@ -109,8 +109,9 @@ def software_difference(recorded: dict[str, Any] | None,
                         current: dict[str, Any] | None = None) -> str | None:
     """Why results recorded with `recorded` (a run's `software`) may not be pooled with
     results of `current` (default: this process's), or None when they ran the same
-    code and libraries. The same code: equal `source` digests; for a record written
-    before digests, the same commit with no uncommitted change on either side."""
+    libraries, Python, numerics (`numerics_record`) and code. The same code: equal
+    `source` digests; for a record written before digests, the same commit with no
+    uncommitted change on either side."""
     current = software_record() if current is None else current
     if not recorded:
         return "it records no software (trained before driftlab recorded it)"
