@@ -89,6 +89,7 @@ def build_config(preset: str | None, config_file: str | None, overrides: dict[st
     """A validated DiscoveryConfig from preset + file + overrides."""
     from driftlab.algorithms.storage import read_yaml
     from driftlab.discovery.config import DiscoveryConfig
+    from driftlab.discovery_overrides import check_not_shadowed
     from driftlab.errors import DriftlabError
     from driftlab.presets import deep_merge
 
@@ -98,33 +99,9 @@ def build_config(preset: str | None, config_file: str | None, overrides: dict[st
     raw = preset_settings(preset) if preset else {}
     if config_file:
         raw = deep_merge(raw, read_yaml(config_file))
-    check_not_shadowed(raw, overrides)
+    check_not_shadowed(raw, overrides)  # before a preset's per-env value hides one
     raw = deep_merge(raw, overrides)
     return DiscoveryConfig.from_dict(resolve_discovery_settings(raw))
-
-
-def check_not_shadowed(raw: dict[str, Any], overrides: dict[str, Any]) -> None:
-    """A DriftlabError when an override of `inner.KEY` would not reach an env because
-    the preset or file (`raw`) sets KEY for it under `inner_per_env` (the more specific
-    setting wins): `--set inner.total_timesteps=16384` on a preset with per-env budgets
-    would otherwise leave those budgets as they are, without a word."""
-    from driftlab.errors import DriftlabError
-
-    inner = overrides.get("inner")
-    per_env = raw.get("inner_per_env")
-    if not isinstance(inner, dict) or not isinstance(per_env, dict):
-        return
-    given = overrides.get("inner_per_env")
-    given = given if isinstance(given, dict) else {}
-    for key in inner:
-        shadowed = [env for env, settings in per_env.items()
-                    if isinstance(settings, dict) and key in settings
-                    and not (isinstance(given.get(env), dict) and key in given[env])]
-        if shadowed:
-            raise DriftlabError(
-                f"--set inner.{key} does not reach {', '.join(shadowed)}: the preset sets "
-                f"{key} for them under inner_per_env, which wins; set it there too, e.g. "
-                f"--set inner_per_env.{shadowed[0]}.{key}=...")
 
 
 def _has_checkpoints(run_dir: Path) -> bool:
