@@ -156,7 +156,7 @@ def evaluate(drift: str | Path, *, suite: str | None = None, envs: Sequence[str]
     that many processes. `baselines_from`: an earlier evaluation's folder whose
     baseline cells trained alike are copied instead of retrained.
     `reuse_across_software`: pool copied or (on resume) kept cells trained by other
-    code or libraries instead of refusing them; the report lists them. Returns the
+    code, libraries or numerics (CPU features, XLA_FLAGS) instead of refusing them; the report lists them. Returns the
     EvaluationReport (out, data, text)."""
     from driftlab.evaluation import evaluate as evaluate_suite
 

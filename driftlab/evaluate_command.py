@@ -43,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "training them again")
     p.add_argument("--reuse-across-software", action="store_true",
                    help="pool copied (--baselines-from) or, with --resume, kept cells that "
-                        "other driftlab code or library versions trained, instead of refusing "
+                        "other driftlab code, library versions or numerics (CPU features, "
+                        "XLA_FLAGS) trained, instead of refusing "
                         "them; the report lists each")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
     p.add_argument("--seed", type=int, default=0, help="base seed of training and bootstrap (0)")

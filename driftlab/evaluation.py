@@ -219,7 +219,7 @@ def evaluate(drift: str, suite: str | None = None, envs: list[str] | None = None
     folder whose baseline cells (never the drift's) are copied when they were trained
     alike (settings, seeds, drift; `evaluation_cells.reuse_cells`), so PPO is not
     trained twice; reused_cells.json and the report say which. A cell trained by other
-    code or libraries (a copied one, or on `resume` one kept from before) is refused
+    code, libraries or numerics (a copied one, or on `resume` one kept from before) is refused
     unless `reuse_across_software`; the report lists every such cell it pools.
 
     Every input is checked before anything is trained or written; an env on which

@@ -127,7 +127,7 @@ def check_source(source_root: str | Path) -> Path:
 
 def other_software(run_dir: Path) -> str | None:
     """Why the train run `run_dir` may not be pooled with runs trained by this process
-    (`software.software_difference`: other code or libraries), or None."""
+    (`software.software_difference`: other code, libraries or numerics), or None."""
     from driftlab.software import software_difference
 
     return software_difference(read_yaml(run_dir / "config.yaml").get("software"))
@@ -135,7 +135,7 @@ def other_software(run_dir: Path) -> str | None:
 
 def refuse_other_software(run_dir: Path, why: str, fix: str) -> DriftlabError:
     return DriftlabError(
-        f"{run_dir}: {why}. Other code can move every seed's return with the same settings "
+        f"{run_dir}: {why}. Other code or numerics can move every seed's return with the same settings "
         f"and seeds, so its cell is not comparable with cells trained now; {fix}, or pass "
         "--reuse-across-software to pool them anyway (the report then lists such cells)")
 
@@ -144,8 +144,8 @@ def plan_reuse(cells: list[Cell], source_root: Path, seeds: int, seed: int,
                across_software: bool = False) -> list[tuple[Cell, Path]]:
     """(cell, source run directory) for each of `cells` (baselines only: the caller
     never passes the evaluated drift) that `source_root` holds complete and alike
-    (`cell_mismatch`; and trained by this code and these libraries unless
-    `across_software`) and this evaluation has not finished yet. A cell the source
+    (`cell_mismatch`; and trained by this code, these libraries and these numerics
+    unless `across_software`) and this evaluation has not finished yet. A cell the source
     holds but trained otherwise is a DriftlabError naming the difference; one it
     lacks is left to train (a line says so). Reads only: nothing is written."""
     plan = []
