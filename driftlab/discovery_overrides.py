@@ -1,8 +1,11 @@
-"""Overrides a discovery preset would silently ignore: `--set inner.KEY` reaches
-every env through `inner:`, but an env whose `inner_per_env:` entry sets KEY keeps
-its own value (the more specific setting wins, `discovery_settings.resolve_discovery_settings`).
-A smoke run's `--set inner.total_timesteps=16384` on a preset with per-env budgets
-would otherwise train at the preset's budgets without a word."""
+"""Overrides a discovery preset would silently ignore. Each env's inner settings are
+its training preset, then `inner:`, then `inner_per_env: {ENV: ...}`, then
+`train: {ENV: ...}` (a run's resolved settings, e.g. a --config copied from a run's
+config.yaml); the more specific layer wins (`discovery_settings.resolve_discovery_settings`).
+So `--set inner.KEY` does not reach an env whose preset or file sets KEY in a later
+layer, nor `--set inner_per_env.ENV.KEY` one whose `train:` sets it. A smoke run's
+`--set inner.total_timesteps=16384` on a preset with per-env budgets trained at the
+preset's budgets without a word; now it is refused in one line."""
 
 from __future__ import annotations
 
@@ -10,23 +13,58 @@ from typing import Any
 
 from driftlab.errors import DriftlabError
 
+# The layers of an env's inner settings after `inner:`, least specific first.
+LAYERS = ("inner_per_env", "train")
+
+
+def _leaves(mapping: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The dotted paths of the non-mapping values in `mapping`."""
+    out: list[tuple[str, ...]] = []
+    for key, value in mapping.items():
+        path = (*prefix, str(key))
+        out += _leaves(value, path) if isinstance(value, dict) and value else [path]
+    return out
+
+
+def _sets(mapping: Any, path: tuple[str, ...]) -> bool:
+    """Whether `mapping` sets `path` or replaces it (a non-mapping value at a prefix)."""
+    for key in path:
+        if not isinstance(mapping, dict) or key not in mapping:
+            return False
+        mapping = mapping[key]
+        if not isinstance(mapping, dict):
+            return True
+    return True
+
+
+def _per_env(raw: dict[str, Any], layer: str) -> dict[str, Any]:
+    value = raw.get(layer)
+    return value if isinstance(value, dict) else {}
+
 
 def check_not_shadowed(raw: dict[str, Any], overrides: dict[str, Any]) -> None:
-    """A DriftlabError naming the envs an override of `inner.KEY` would not reach
-    because the preset or file (`raw`) sets KEY for them under `inner_per_env`
-    (unless `overrides` sets it there too), and the `--set` that reaches them."""
-    inner = overrides.get("inner")
-    per_env = raw.get("inner_per_env")
-    if not isinstance(inner, dict) or not isinstance(per_env, dict):
-        return
-    given = overrides.get("inner_per_env")
-    given = given if isinstance(given, dict) else {}
-    for key in inner:
-        shadowed = [env for env, settings in per_env.items()
-                    if isinstance(settings, dict) and key in settings
-                    and not (isinstance(given.get(env), dict) and key in given[env])]
-        if shadowed:
-            raise DriftlabError(
-                f"--set inner.{key} does not reach {', '.join(shadowed)}: the preset sets "
-                f"{key} for them under inner_per_env, which wins; set it there too, e.g. "
-                f"--set inner_per_env.{shadowed[0]}.{key}=...")
+    """A DriftlabError naming the envs an `--set inner.KEY` (or `inner_per_env.ENV.KEY`)
+    override would not reach because the preset or file (`raw`) sets KEY for them in a
+    more specific layer (`inner_per_env`, `train`) that `overrides` leaves alone, and the
+    `--set` that reaches them."""
+    sources: list[tuple[str, str | None, dict[str, Any]]] = []
+    if isinstance(overrides.get("inner"), dict):
+        sources.append(("inner", None, overrides["inner"]))
+    for env, settings in _per_env(overrides, "inner_per_env").items():
+        if isinstance(settings, dict):
+            sources.append(("inner_per_env", env, settings))
+    for layer, only_env, settings in sources:
+        later = LAYERS[LAYERS.index(layer) + 1:] if layer in LAYERS else LAYERS
+        for path in _leaves(settings):
+            key = ".".join(path)
+            for shadow in later:
+                given = _per_env(overrides, shadow)
+                shadowed = [env for env, values in _per_env(raw, shadow).items()
+                            if (only_env is None or env == only_env) and _sets(values, path)
+                            and not _sets(given.get(env), path)]
+                if shadowed:
+                    what = f"inner.{key}" if only_env is None else f"inner_per_env.{only_env}.{key}"
+                    raise DriftlabError(
+                        f"--set {what} does not reach {', '.join(shadowed)}: the preset or "
+                        f"config file sets {key} for them under {shadow}, which wins; set it "
+                        f"there too, e.g. --set {shadow}.{shadowed[0]}.{key}=...")

@@ -253,3 +253,33 @@ def test_an_inner_override_a_preset_shadows_per_env_is_refused():
                                          "inner_per_env": budgets})
     assert {t["total_timesteps"] for t in config.train.values()} == {8192}
     assert build_config(preset, None, {"inner": {"num_envs": 4}}).population == 8
+
+
+def test_an_override_a_train_block_shadows_is_refused(tmp_path):
+    """A config file's `train: {ENV: ...}` (e.g. copied from a run's config.yaml) wins
+    over `inner` and `inner_per_env`: `--set inner.KEY` or `inner_per_env.ENV.KEY` that
+    it sets is refused naming `--set train.ENV.KEY`; `--set train.ENV.KEY` reaches it."""
+    from driftlab.algorithms.storage import write_yaml
+    from driftlab.discovery_overrides import check_not_shadowed
+    from driftlab.discovery_settings import build_config
+    from driftlab.errors import DriftlabError
+
+    env = "gymnax/CartPole-v1"
+    file = tmp_path / "copied.yaml"
+    write_yaml(file, {"envs": [env], "train": {env: {"total_timesteps": 2048}}})
+    for overrides, said in (({"inner": {"total_timesteps": 1024}}, "inner.total_timesteps"),
+                            ({"inner_per_env": {env: {"total_timesteps": 1024}}},
+                             f"inner_per_env.{env}.total_timesteps")):
+        with pytest.raises(DriftlabError, match=f"--set {said} does not reach {env}") as err:
+            build_config(None, str(file), overrides)
+        assert f"--set train.{env}.total_timesteps=" in str(err.value)
+    config = build_config(None, str(file), {"inner": {"total_timesteps": 1024},
+                                            "train": {env: {"total_timesteps": 1024}}})
+    assert config.train[env]["total_timesteps"] == 1024
+    # Nested settings: only the same leaf (or a value replacing its mapping) shadows.
+    raw = {"inner_per_env": {env: {"drift": {"eps": 0.3}}}}
+    check_not_shadowed(raw, {"inner": {"drift": {"beta": 1.0}}})
+    with pytest.raises(DriftlabError, match="inner.drift.eps does not reach"):
+        check_not_shadowed(raw, {"inner": {"drift": {"eps": 0.1}}})
+    with pytest.raises(DriftlabError, match="inner.drift.eps does not reach"):
+        check_not_shadowed({"train": {env: {"drift": None}}}, {"inner": {"drift": {"eps": 0.1}}})
