@@ -53,15 +53,23 @@ quickstart: $(STAMP)
 # (tests/test_trainer.py: 380 s -> 223 s, cold cache), and XLA's older CPU fusion
 # emitters compile faster than its MLIR ones (the not-learning tests: 1156 s -> 1055 s
 # on the 2-core machine, cold cache; tests/test_envs.py + test_trainer.py 159 s ->
-# 129 s). The `learning` tests are run-bound and keep full optimisation and the
-# default emitters (with the older ones CartPole's two learning tests took 68 s, not
-# 46 s). A user's XLA_FLAGS (e.g. --xla_cpu_max_isa=AVX2) apply to both. Two xdist workers did not finish sooner on
-# the 2-core machine; `make test PYTEST_ARGS="-n 2"` tries them.
+# 129 s). Tracing, lowering and compiling are single-threaded and 83% of those tests'
+# time (test_transfer, test_discover_families, test_envs), so they run in two xdist
+# workers (TEST_WORKERS): 987 s -> 602 s for the not-learning tests on the 2-core
+# machine, cold cache. The `learning` tests are run-bound (each run uses both cores;
+# two workers over the whole suite, learning tests included, once took 52 min to reach
+# 91%), so they run after, in one process with
+# full optimisation and the default emitters (with the older ones CartPole's two
+# learning tests took 68 s, not 46 s). A user's XLA_FLAGS (e.g.
+# --xla_cpu_max_isa=AVX2) apply to both; `make test TEST_WORKERS=0` runs the first
+# process without workers.
+TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 test: $(TEST_STAMP)
 	@status=0; \
 	XLA_FLAGS="--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false $$XLA_FLAGS" \
-	  $(BIN)/python -m pytest -q -m "not learning" --durations=15 $(PYTEST_ARGS) || status=$$?; \
+	  $(BIN)/python -m pytest -q -m "not learning" -n $(TEST_WORKERS) --durations=15 \
+	    $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/python -m pytest -q -m learning --durations=10 $(PYTEST_ARGS) || \
 	  { s=$$?; [ $$s -eq 5 ] || status=$$s; }; \
 	[ $$status -eq 5 ] && status=0; exit $$status
