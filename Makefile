@@ -56,7 +56,8 @@ quickstart: $(STAMP)
 # 129 s). Tracing, lowering and compiling are single-threaded and 83% of those tests'
 # time (test_transfer, test_discover_families, test_envs), so they run in two xdist
 # workers (TEST_WORKERS): 987 s -> 602 s for the not-learning tests on the 2-core
-# machine, cold cache. The `learning` tests are run-bound (each run uses both cores;
+# machine, cold cache (`--dist loadfile`, whole files to a worker: 742 s, as the
+# last file ran alone). The `learning` tests are run-bound (each run uses both cores;
 # two workers over the whole suite, learning tests included, once took 52 min to reach
 # 91%), so they run after, in one process with
 # full optimisation and the default emitters (with the older ones CartPole's two

@@ -1,6 +1,7 @@
 """Shared test set-up: JAX's persistent compilation cache (repeat runs skip
-most XLA compiles) and small helpers. `DRIFTLAB_JAX_CACHE` moves it (or turns
-it off); `driftlab` commands the tests start as subprocesses share it."""
+most XLA compiles; `DRIFTLAB_JAX_CACHE` moves it or turns it off, and `driftlab`
+commands the tests start as subprocesses share it), run-directory locks released
+after each test, and small helpers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 from pathlib import Path
 
 import jax
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = os.environ.get("DRIFTLAB_JAX_CACHE", "").strip() or str(ROOT / ".jax_cache")
@@ -20,6 +22,18 @@ if CACHE_DIR.lower() not in ("off", "0", "false", "no", "none", "disable", "disa
     jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+@pytest.fixture(autouse=True)
+def _release_run_locks():
+    """Tests that call internal functions taking run-directory locks (`training.train_run`;
+    a command or API call releases its own at its end) leave them held by this process:
+    they are released after each test, so no later test in the same process (an xdist
+    worker runs tests of many files) finds them held."""
+    yield
+    from driftlab.rundir import release_locks
+
+    release_locks()
 
 
 class Lowerings:
