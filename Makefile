@@ -60,10 +60,10 @@ quickstart: $(STAMP)
 # last file ran alone). The `learning` tests are run-bound (each run uses both cores;
 # two workers over the whole suite, learning tests included, once took 52 min to reach
 # 91%; two workers on them alone: 405 s, against 467 s in one process), so they run
-# after, in one process, with full optimisation and the default emitters (with the older ones CartPole's two
-# learning tests took 68 s, not 46 s). A user's XLA_FLAGS (e.g.
-# --xla_cpu_max_isa=AVX2) apply to both; `make test TEST_WORKERS=0` runs the first
-# process without workers.
+# after, in one process, with full optimisation and the default emitters (with the
+# older ones CartPole's two learning tests took 68 s, not 46 s). A user's XLA_FLAGS
+# (e.g. --xla_cpu_max_isa=AVX2) apply to both; `make test TEST_WORKERS=0` runs the
+# first process without workers.
 TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 test: $(TEST_STAMP)
