@@ -12,23 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from driftlab.errors import DriftlabError
+from driftlab.presets import flatten_dotted
 
-# The layers of an env's inner settings after `inner:`, least specific first.
-LAYERS = ("inner_per_env", "train")
-
-
-def _leaves(mapping: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """The dotted paths of the non-mapping values in `mapping`."""
-    out: list[tuple[str, ...]] = []
-    for key, value in mapping.items():
-        path = (*prefix, str(key))
-        out += _leaves(value, path) if isinstance(value, dict) and value else [path]
-    return out
+# The layers of an env's inner settings after its training preset, least specific first.
+LAYERS = ("inner", "inner_per_env", "train")
 
 
-def _sets(mapping: Any, path: tuple[str, ...]) -> bool:
-    """Whether `mapping` sets `path` or replaces it (a non-mapping value at a prefix)."""
-    for key in path:
+def _sets(mapping: Any, dotted: str) -> bool:
+    """Whether `mapping` sets the dotted key or replaces it (a non-mapping value at a
+    prefix)."""
+    for key in dotted.split("."):
         if not isinstance(mapping, dict) or key not in mapping:
             return False
         mapping = mapping[key]
@@ -54,14 +47,12 @@ def check_not_shadowed(raw: dict[str, Any], overrides: dict[str, Any]) -> None:
         if isinstance(settings, dict):
             sources.append(("inner_per_env", env, settings))
     for layer, only_env, settings in sources:
-        later = LAYERS[LAYERS.index(layer) + 1:] if layer in LAYERS else LAYERS
-        for path in _leaves(settings):
-            key = ".".join(path)
-            for shadow in later:
+        for key in flatten_dotted(settings):
+            for shadow in LAYERS[LAYERS.index(layer) + 1:]:
                 given = _per_env(overrides, shadow)
                 shadowed = [env for env, values in _per_env(raw, shadow).items()
-                            if (only_env is None or env == only_env) and _sets(values, path)
-                            and not _sets(given.get(env), path)]
+                            if (only_env is None or env == only_env) and _sets(values, key)
+                            and not _sets(given.get(env), key)]
                 if shadowed:
                     what = f"inner.{key}" if only_env is None else f"inner_per_env.{only_env}.{key}"
                     raise DriftlabError(

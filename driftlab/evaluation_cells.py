@@ -24,6 +24,7 @@ import yaml
 
 from driftlab.algorithms.storage import read_json, read_yaml, to_builtin, write_json
 from driftlab.errors import DriftlabError
+from driftlab.presets import flatten_dotted
 
 REUSED_FILE = "reused_cells.json"  # in the report folder: which cells were copied, from where
 # What a cell's config.yaml did not record before the commit named (top level, and in
@@ -68,17 +69,6 @@ def run_complete(run_dir: Path, seeds: int, budget: int) -> bool:
 
 # ---- reusing another evaluation's baseline cells --------------------------------------------
 
-def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"hyperparams.gamma": 0.99, ...}: nested settings under dotted names."""
-    out: dict[str, Any] = {}
-    for key, value in settings.items():
-        if isinstance(value, dict) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def cell_mismatch(cell: Cell, source: Path, seeds: int, seed: int) -> str | None:
     """Why the complete train run `source` is not `cell` trained with `seeds` seeds from
     `seed` (None when it is): the algorithm, seeds, base seed, every training setting,
@@ -96,7 +86,8 @@ def cell_mismatch(cell: Cell, source: Path, seeds: int, seed: int) -> str | None
             return f"its {key} is {saved.get(key)!r}, this evaluation's {value!r}"
     # config.yaml went through YAML: compare through the same round trip
     mine = yaml.safe_load(yaml.safe_dump(to_builtin(config.to_dict(), finite=False)))
-    mine, theirs = _flat(mine), _flat({**UNRECORDED_TRAIN, **(saved.get("train") or {})})
+    mine, theirs = flatten_dotted(mine), flatten_dotted(
+        {**UNRECORDED_TRAIN, **(saved.get("train") or {})})
     for key in sorted(set(mine) | set(theirs)):
         if mine.get(key) != theirs.get(key):
             return (f"its training setting {key} is {theirs.get(key)!r}, this evaluation's "

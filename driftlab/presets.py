@@ -96,6 +96,18 @@ def expand_dotted(settings: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def flatten_dotted(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"hyperparams.gamma": 0.99, ...}: nested settings under dotted names (the
+    inverse of `expand_dotted`; an empty mapping is a value of its own)."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
